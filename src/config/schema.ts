@@ -48,3 +48,308 @@ export interface Config {
   admin: { listen: HostPort };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'; pretty: boolean };
 }
+
+// ---------------------------------------------------------------------------
+// Defaults and validation. The YAML is snake_case (DESIGN.md's public
+// contract); Config above is camelCase. zod checks each value's shape and unit;
+// checkConfig checks what spans several values. A refusal is a ConfigProblem:
+// the path, what was expected, and what the file said.
+
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { closestKey, formatPath, parsePath, valueAt } from './paths.js';
+import { UnitError, describeValue, formatHostPort, parseBytes, parseDuration, parseHostPort } from './units.js';
+
+/** One reason a config is refused. The message is `<file>: <path>: <detail>`. */
+export interface ConfigProblem {
+  /** "cache.max_memory", "listeners[1].listen"; "" for the whole document. */
+  path: string;
+  expected: string;
+  detail: string;
+}
+
+export type ConfigValidation = { ok: true; config: Config } | { ok: false; problem: ConfigProblem };
+
+/** A value read by a unit parser; its UnitError becomes the zod issue. */
+function unit<T>(parse: (value: unknown) => T) {
+  return z.unknown().transform((value, ctx): T => {
+    try {
+      return parse(value);
+    } catch (err) {
+      if (!(err instanceof UnitError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.expected });
+      return z.NEVER;
+    }
+  });
+}
+
+/** A value accepted by a predicate, else refused with `expected`. */
+function valid<T>(expected: string, accept: (value: unknown) => value is T) {
+  return unit((value): T => {
+    if (accept(value)) return value;
+    throw new UnitError(expected, value);
+  });
+}
+
+/** A key that may be absent or empty in the YAML (`cache:` with nothing
+ * under it): both read as `fallback`, which is then validated like the rest. */
+function orDefault<S extends z.ZodType>(fallback: unknown, schema: S) {
+  return z.preprocess((v) => (v === null || v === undefined ? structuredClone(fallback) : v), schema);
+}
+
+const mapping = <T extends z.core.$ZodLooseShape>(shape: T) => z.strictObject(shape, { error: 'a mapping' });
+const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
+const isText = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '';
+const boolean = () => valid('true or false', isBoolean);
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+type LogLevel = Config['log']['level'];
+
+function oneOf<const T extends string>(choices: readonly T[], expected: string) {
+  return valid(expected, (v): v is T => choices.includes(v as T));
+}
+
+const positiveSize = unit((v) => {
+  const bytes = parseBytes(v);
+  if (bytes === 0) throw new UnitError('a size greater than 0 like "256mb"', v);
+  return bytes;
+});
+
+const upstreamAddress = unit((v) => {
+  const address = parseHostPort(v);
+  if (address.port === 0) throw new UnitError('an upstream port 1..65535', v);
+  return address;
+});
+
+// The schemas of the YAML, section by section. Every default is written here
+// in the YAML's own words (`prefault`, `orDefault`): defaultConfig() is the
+// empty document validated, and config/default.yaml is tested against it.
+const tlsSchema = mapping({
+  cert: valid('the path of a PEM certificate file', isText),
+  key: valid('the path of a PEM private key file', isText),
+});
+
+const listenerSchema = mapping({
+  name: valid('a listener name like "pg" (letters, digits, _ . -)', (v): v is string =>
+    typeof v === 'string' && /^[\w.-]+$/.test(v),
+  ),
+  protocol: unit((v): 'postgres' => {
+    if (v === 'postgres') return v;
+    if (v === 'mysql') throw new UnitError('"postgres" (mysql listeners are not supported yet)', v);
+    throw new UnitError('"postgres" or "mysql"', v);
+  }).prefault('postgres'),
+  listen: unit(parseHostPort),
+  upstream: upstreamAddress,
+  tls: orDefault(null, tlsSchema.nullable()),
+});
+
+const ruleSchema = mapping({
+  tables: valid('a list of table names like [users, orders]', (v): v is string[] =>
+    Array.isArray(v) && v.length > 0 && v.every(isText),
+  ).optional(),
+  fingerprint: valid('a statement shape like "SELECT * FROM users WHERE id = ?"', isText).optional(),
+  cache: boolean().prefault(true),
+  ttl: unit(parseDuration).optional(),
+});
+
+const redisSchema = mapping({
+  url: valid('a URL like "redis://127.0.0.1:6379"', (v): v is string =>
+    typeof v === 'string' && /^rediss?:\/\/\S+$/i.test(v) && URL.canParse(v),
+  ).prefault('redis://127.0.0.1:6379'),
+  key_prefix: valid('a non-empty key prefix like "sqlcached"', isText).prefault('sqlcached'),
+});
+
+const cacheSchema = mapping({
+  store: oneOf(['memory', 'redis'], '"memory" or "redis"').prefault('memory'),
+  max_memory: positiveSize.prefault('256mb'),
+  max_entry_size: positiveSize.prefault('1mb'),
+  default_ttl: unit(parseDuration).prefault('60s'),
+  in_transactions: boolean().prefault(false),
+  redis: orDefault({}, redisSchema),
+});
+
+const adminSchema = mapping({ listen: unit(parseHostPort).prefault('127.0.0.1:9090') });
+
+const logSchema = mapping({
+  level: oneOf<LogLevel>(LOG_LEVELS, `one of ${LOG_LEVELS.join(', ')}`).prefault('info'),
+  pretty: boolean().prefault(false),
+});
+
+const fileSchema = mapping({
+  listeners: orDefault(
+    [{ name: 'pg', protocol: 'postgres', listen: '127.0.0.1:6432', upstream: '127.0.0.1:5432' }],
+    z.array(listenerSchema, { error: 'a list of listeners' }).min(1, { error: 'at least one listener' }),
+  ),
+  cache: orDefault({}, cacheSchema),
+  rules: orDefault([], z.array(ruleSchema, { error: 'a list of rules' })),
+  admin: orDefault({}, adminSchema),
+  log: orDefault({}, logSchema),
+});
+
+/** The keys each mapping accepts, by path without indexes (for unknown-key messages). */
+const KNOWN_KEYS: Record<string, readonly string[]> = Object.fromEntries(
+  Object.entries({
+    '': fileSchema,
+    listeners: listenerSchema,
+    'listeners.tls': tlsSchema,
+    cache: cacheSchema,
+    'cache.redis': redisSchema,
+    rules: ruleSchema,
+    admin: adminSchema,
+    log: logSchema,
+  }).map(([path, schema]) => [path, Object.keys(schema.shape)]),
+);
+
+/** The built-in configuration: DESIGN.md's example values, one PostgreSQL
+ * listener (127.0.0.1:6432 → 127.0.0.1:5432), no rules. */
+export function defaultConfig(): Config {
+  const result = validateConfig({}, null);
+  if (!result.ok) throw new Error(`built-in defaults are invalid: ${result.problem.detail}`);
+  return result.config;
+}
+
+/** Validate a parsed YAML document (or any value in the YAML shape); null = empty file. */
+export function validateConfig(document: unknown, file: string | null): ConfigValidation {
+  const raw = document ?? {};
+  const result = fileSchema.safeParse(raw);
+  if (!result.success) {
+    // A misspelt key is usually the cause of whatever else is wrong: name it first.
+    const issues = result.error.issues;
+    const first = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
+    return { ok: false, problem: problemOf(first, raw) };
+  }
+  const config = toConfig(result.data, file);
+  const problem = checkConfig(config, raw);
+  return problem ? { ok: false, problem } : { ok: true, config };
+}
+
+function toConfig(parsed: z.output<typeof fileSchema>, file: string | null): Config {
+  const { cache } = parsed;
+  return {
+    file,
+    listeners: parsed.listeners.map((l) => ({
+      name: l.name,
+      protocol: l.protocol,
+      listen: l.listen,
+      upstream: l.upstream,
+      tls: l.tls ? { cert: resolveBeside(file, l.tls.cert), key: resolveBeside(file, l.tls.key) } : null,
+    })),
+    cache: {
+      store: cache.store,
+      maxMemoryBytes: cache.max_memory,
+      maxEntrySizeBytes: cache.max_entry_size,
+      defaultTtlMs: cache.default_ttl,
+      inTransactions: cache.in_transactions,
+      redis: { url: cache.redis.url, keyPrefix: cache.redis.key_prefix },
+    },
+    rules: parsed.rules.map((r, index) => ({
+      index,
+      tables: r.tables ?? null,
+      fingerprint: r.fingerprint ?? null,
+      cache: r.cache,
+      ttlMs: r.ttl ?? null,
+    })),
+    admin: { listen: parsed.admin.listen },
+    log: { level: parsed.log.level, pretty: parsed.log.pretty },
+  };
+}
+
+/** Relative TLS paths are read beside the config file, so a config directory
+ * can move as a whole; without a file, from the current directory. */
+function resolveBeside(file: string | null, path: string): string {
+  return resolve(file ? dirname(file) : '.', path);
+}
+
+function problemOf(issue: z.core.$ZodIssue, raw: unknown): ConfigProblem {
+  const at = formatPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0]!;
+    const known = KNOWN_KEYS[issue.path.filter((p) => typeof p === 'string').join('.')] ?? [];
+    const guess = closestKey(key, known);
+    const expected = `one of ${known.join(', ')}`;
+    return {
+      path: at ? `${at}.${key}` : key,
+      expected,
+      detail: `unknown key${guess ? ` (did you mean "${guess}"?)` : ''}; expected ${expected}`,
+    };
+  }
+  return {
+    path: at,
+    expected: issue.message,
+    detail: `expected ${issue.message}, got ${describeValue(valueAt(raw, issue.path))}`,
+  };
+}
+
+/** Checks that span several values, on the converted config. */
+function checkConfig(config: Config, raw: unknown): ConfigProblem | null {
+  const got = (path: string) => describeValue(valueAt(raw, parsePath(path)));
+  const problem = (path: string, expected: string, gotText = got(path)): ConfigProblem => ({
+    path,
+    expected,
+    detail: `expected ${expected}, got ${gotText}`,
+  });
+
+  const names = new Map<string, number>();
+  for (const [i, l] of config.listeners.entries()) {
+    const first = names.get(l.name);
+    if (first !== undefined) return problem(`listeners[${i}].name`, `a name not already used by listeners[${first}]`);
+    names.set(l.name, i);
+  }
+
+  const bound: { path: string; address: HostPort }[] = [];
+  const addresses = [
+    ...config.listeners.map((l, i) => ({ path: `listeners[${i}].listen`, address: l.listen })),
+    { path: 'admin.listen', address: config.admin.listen },
+  ];
+  for (const { path, address } of addresses) {
+    const clash = bound.find((b) => sameSocket(b.address, address));
+    if (clash) return problem(path, `an address not already used by ${clash.path} (${formatHostPort(clash.address)})`);
+    bound.push({ path, address });
+  }
+
+  for (const [i, l] of config.listeners.entries()) {
+    for (const part of ['cert', 'key'] as const) {
+      const file = l.tls?.[part];
+      const why = file === undefined ? null : unreadable(file);
+      if (why) {
+        const path = `listeners[${i}].tls.${part}`;
+        return problem(path, 'a readable file', `${got(path)} (${why}: ${file})`);
+      }
+    }
+  }
+
+  const { maxEntrySizeBytes, maxMemoryBytes } = config.cache;
+  if (maxEntrySizeBytes > maxMemoryBytes) {
+    const limit = valueAt(raw, ['cache', 'max_memory']) ?? `${maxMemoryBytes} bytes`;
+    return problem('cache.max_entry_size', `a size no larger than cache.max_memory (${String(limit)})`);
+  }
+
+  for (const rule of config.rules) {
+    const path = `rules[${rule.index}]`;
+    if (rule.tables === null && rule.fingerprint === null) {
+      return problem(path, 'a rule with "tables" or "fingerprint"', 'neither');
+    }
+    if (!rule.cache && rule.ttlMs !== null) return problem(`${path}.ttl`, 'no ttl in a rule with cache: false');
+  }
+  return null;
+}
+
+/** Two listen addresses that cannot both be bound. Port 0 never clashes (each
+ * bind gets its own port); a wildcard host clashes with any host on its port. */
+function sameSocket(a: HostPort, b: HostPort): boolean {
+  if (a.port === 0 || a.port !== b.port) return false;
+  const wildcard = (host: string) => host === '0.0.0.0' || host === '::';
+  return a.host.toLowerCase() === b.host.toLowerCase() || wildcard(a.host) || wildcard(b.host);
+}
+
+/** Why a TLS file cannot be read at startup, or null when it can. */
+function unreadable(path: string): string | null {
+  try {
+    if (!statSync(path).isFile()) return 'not a file';
+    accessSync(path, fsConstants.R_OK);
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : (code ?? 'unreadable');
+  }
+}

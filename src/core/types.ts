@@ -34,7 +34,9 @@ export type BypassReason =
   | 'encoding' // text that is not valid UTF-8: cannot be keyed safely
   | 'too-large' // result over cache.max_entry_size
   | 'error-result' // the database answered with an error
-  | 'store-error'; // the store failed: fail open
+  | 'store-error' // the store failed: fail open
+  | 'unknown-relation' // a relation not yet looked up in the catalog (kind, cascades, triggers)
+  | 'relation-kind'; // a view, partitioned/inherited/foreign table, sequence, materialized view…
 
 /** A relation as the statement names it. */
 export interface TableRef {
@@ -114,6 +116,30 @@ export interface ShapedStatement {
   volatileLiteral: boolean;
 }
 
+/** What the classifier returns for one statement text. The same shape as
+ * `Analysis` in src/sql/classifier.ts (declared here first, when that file
+ * did not exist yet; postgres/ imports it from here). Keep the two equal. */
+export interface Analysis {
+  shaped: ShapedStatement;
+  classification: Classification;
+}
+
+/** What decide() needs to know about the session asking. */
+export interface SessionView {
+  dialect: Dialect;
+  /** host:port of the database server: part of the key and the catalog scope. */
+  upstream: string;
+  database: string;
+  user: string;
+  /** Serialised session settings that shape output (TimeZone, DateStyle…). */
+  contextKey: string;
+  /** `${upstream}\0${database}\0${searchPathKey}`: where catalog facts hold. */
+  catalogScope: string;
+  /** Set once the session did something the key cannot hold. */
+  taint: { reason: BypassReason; detail: string } | null;
+  inTransaction: boolean;
+}
+
 /** The decision for one statement in one session. */
 export type Decision =
   | {
@@ -133,3 +159,6 @@ export type Decision =
       writes: string[];
       writesUnknown: boolean;
     };
+
+/** The `action: 'cache'` member of Decision. */
+export type CacheDecision = Extract<Decision, { action: 'cache' }>;

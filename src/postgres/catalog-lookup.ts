@@ -1,0 +1,133 @@
+// The proxy's own catalog query, sent on the client's upstream connection
+// while it is idle (the proxy holds no password of its own): the session
+// settings the server does not report, and, for relations and functions the
+// proxy has not seen yet, what a cache decision needs to know about them.
+// It only reads the catalog and cannot fail on odd names (to_regclass
+// returns NULL), so it is safe inside the client's open transaction.
+
+import type { RelationInfo, Volatility } from '../core/catalog.js';
+import type { TableRef } from '../core/types.js';
+import { LOOKED_UP_SETTINGS } from './session-context.js';
+
+export interface LookupRequest {
+  settings: boolean;
+  relations: TableRef[];
+  functions: string[];
+}
+
+export interface LookupResult {
+  settings: Map<string, string> | null;
+  relations: Array<[TableRef, RelationInfo]>;
+  functions: Array<[string, Volatility]>;
+}
+
+/** E'' literals mean the same whatever standard_conforming_strings says. */
+function literal(text: string): string {
+  return `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function qualified(ref: TableRef): string {
+  return ref.schema === null ? quoteIdent(ref.name) : `${quoteIdent(ref.schema)}.${quoteIdent(ref.name)}`;
+}
+
+// FK actions that make a write to the referenced table change the
+// referencing one: CASCADE, SET NULL, SET DEFAULT (on delete or update).
+const CASCADING = `(k.confdeltype IN ('c','n','d') OR k.confupdtype IN ('c','n','d'))`;
+
+export function lookupSql(req: LookupRequest): string {
+  const parts: string[] = [];
+  if (req.settings) {
+    const names = LOOKED_UP_SETTINGS.map((n) => literal(n)).join(',');
+    parts.push(`SELECT 's', name::text, setting::text, NULL::text, NULL::text FROM pg_catalog.pg_settings WHERE name IN (${names})`);
+    parts.push(`SELECT 's', 'current_user', current_user::text, NULL::text, NULL::text`);
+  }
+  if (req.relations.length > 0) {
+    const regs = req.relations.map((r) => `pg_catalog.to_regclass(${literal(qualified(r))})`).join(',');
+    parts.push(
+      `SELECT 'r', o.n::text, c.relkind::text,
+        concat_ws(',',
+          CASE WHEN c.relhassubclass THEN 'has-children' END,
+          CASE WHEN c.relispartition OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) THEN 'is-child' END,
+          CASE WHEN c.relnamespace = pg_catalog.pg_my_temp_schema() THEN 'temp' END,
+          CASE WHEN c.relhasrules OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) THEN 'triggers' END),
+        (WITH RECURSIVE dep(oid) AS (
+            SELECT k.conrelid FROM pg_catalog.pg_constraint k WHERE k.contype = 'f' AND k.confrelid = c.oid AND ${CASCADING}
+          UNION
+            SELECT k.conrelid FROM pg_catalog.pg_constraint k JOIN dep ON k.confrelid = dep.oid WHERE k.contype = 'f' AND ${CASCADING})
+         SELECT CASE WHEN count(*) = 0 THEN NULL ELSE
+           pg_catalog.array_to_json(pg_catalog.array_agg(r.relname::text))::text
+           || CASE WHEN bool_or(r.relhasrules OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = r.oid AND NOT t.tgisinternal)) THEN '!' ELSE '' END END
+         FROM dep JOIN pg_catalog.pg_class r ON r.oid = dep.oid)
+       FROM unnest(ARRAY[${regs}]::pg_catalog.oid[]) WITH ORDINALITY AS o(oid, n)
+       LEFT JOIN pg_catalog.pg_class c ON c.oid = o.oid`,
+    );
+  }
+  if (req.functions.length > 0) {
+    const names = req.functions.map((f) => literal(f)).join(',');
+    // The worst volatility over every overload and schema: 'i' < 's' < 'v'.
+    parts.push(
+      `SELECT 'f', f.n, (SELECT max(p.provolatile::text) FROM pg_catalog.pg_proc p
+          WHERE p.proname = pg_catalog.split_part(f.n, '.', pg_catalog.array_length(pg_catalog.string_to_array(f.n, '.'), 1))),
+        NULL::text, NULL::text
+       FROM unnest(ARRAY[${names}]::text[]) AS f(n)`,
+    );
+  }
+  return parts.join('\nUNION ALL\n');
+}
+
+const KIND_NAMES: Record<string, string> = {
+  v: 'view',
+  m: 'materialized view',
+  p: 'partitioned table',
+  f: 'foreign table',
+  S: 'sequence',
+  c: 'composite type',
+  i: 'index',
+  I: 'partitioned index',
+  t: 'TOAST table',
+};
+
+function relationInfo(ref: TableRef, kind: string | null, flags: string, cascades: string | null): RelationInfo {
+  const base = { name: ref.name, alsoInvalidates: [] as string[], invalidatesAll: false };
+  if (kind === null) return { ...base, cacheable: false, reason: 'unknown-relation', detail: `${ref.name} not found` };
+  const flagSet = new Set(flags.split(',').filter(Boolean));
+  if (flagSet.has('triggers')) base.invalidatesAll = true;
+  if (cascades !== null) {
+    const all = cascades.endsWith('!');
+    base.alsoInvalidates = JSON.parse(all ? cascades.slice(0, -1) : cascades) as string[];
+    if (all) base.invalidatesAll = true;
+  }
+  if (flagSet.has('temp')) return { ...base, cacheable: false, reason: 'temp-table', detail: ref.name };
+  // A materialized view changes only on REFRESH, which bumps it: cacheable.
+  if (kind !== 'r' && kind !== 'm') {
+    return { ...base, cacheable: false, reason: 'relation-kind', detail: `${ref.name} is a ${KIND_NAMES[kind] ?? kind}` };
+  }
+  // Reads of a parent read its children and a write to a child changes the
+  // parent: until the dependency graph follows inheritance, neither is cached.
+  if (flagSet.has('has-children') || flagSet.has('is-child')) {
+    return { ...base, cacheable: false, reason: 'relation-kind', detail: `${ref.name} is part of an inheritance tree` };
+  }
+  return { ...base, cacheable: true };
+}
+
+const VOLATILITY: Record<string, Volatility> = { i: 'immutable', s: 'stable', v: 'volatile' };
+
+/** Rows are (kind, name, a, b, c) in text format. */
+export function readLookup(req: LookupRequest, rows: Array<Array<string | null>>): LookupResult {
+  const result: LookupResult = { settings: req.settings ? new Map() : null, relations: [], functions: [] };
+  for (const [k, n, a, b, c] of rows) {
+    if (k === 's' && n && a !== null && a !== undefined) result.settings?.set(n, a);
+    else if (k === 'r' && n) {
+      const ref = req.relations[Number(n) - 1];
+      if (ref) result.relations.push([ref, relationInfo(ref, a ?? null, b ?? '', c ?? null)]);
+    } else if (k === 'f' && n) {
+      // No such function: the statement fails anyway; volatile is the safe answer.
+      result.functions.push([n, VOLATILITY[a ?? 'v'] ?? 'volatile']);
+    }
+  }
+  return result;
+}

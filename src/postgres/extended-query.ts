@@ -1,0 +1,488 @@
+// The extended query protocol (Parse/Bind/Describe/Execute/Close/Flush/Sync)
+// for one session: the statements the client believes exist, the ones the
+// server really has, and the batch being received until Sync.
+//
+// A batch of the usual shape — [Parse] [Describe S] Bind [Describe P]
+// Execute Sync, one cacheable read — is held until its Sync and, when every
+// reply it needs is cached, answered entirely by the proxy: ParseComplete,
+// BindComplete, descriptions, rows, ReadyForQuery, without touching the
+// server. Anything else switches the batch to forwarding: held messages go
+// upstream (preceded by a Parse of any statement the client only believes
+// exists, whose ParseComplete is swallowed) and the rest follow as they come.
+
+import type { Analysis } from '../core/types.js';
+import type { CacheDecision, Decision } from '../core/types.js';
+import type { CacheEntry } from '../cache/store.js';
+import { decodeReadyForQuery } from './backend-codec.js';
+import { decodeBind, decodeClose, decodeDescribe, decodeExecute, decodeParse } from './frontend-codec.js';
+import { BackendCode, FrontendCode, type Frame } from './messages.js';
+import { emptyWrites, hasWrites, isNeutral, mergeWrites, type BatchItem, type Expectation, type FillPlan } from './pipeline.js';
+import { ResultCapture } from './result-capture.js';
+import type { PgSession, Step } from './session.js';
+import { bindComplete, encodeParse, parseComplete, readyForQuery } from './writer.js';
+
+interface Statement {
+  name: string;
+  sql: string;
+  paramTypes: number[];
+  /** sql + parameter types: what the server would have prepared. */
+  signature: string;
+  analysis: Analysis;
+}
+
+interface Portal {
+  statement: Statement;
+  /** Parameter formats, values and result formats, exactly as bound. */
+  params: string;
+}
+
+/** How far a held batch has got through the servable shape. */
+const enum Stage {
+  Start = 0,
+  Parsed = 1,
+  DescribedStatement = 2,
+  Bound = 3,
+  DescribedPortal = 4,
+  Executed = 5,
+}
+
+interface Batch {
+  held: Frame[];
+  item: BatchItem | null;
+  stage: Stage;
+  parse: Statement | null;
+  describeStatement: boolean;
+  bind: Portal | null;
+  bindPortal: string;
+  describePortal: boolean;
+  /** Portals bound in this batch (forwarding mode). */
+  portals: Map<string, Portal>;
+  /** Decisions already taken in this batch, by statement signature. */
+  decisions: Map<Statement, Decision>;
+}
+
+function newBatch(): Batch {
+  return {
+    held: [],
+    item: null,
+    stage: Stage.Start,
+    parse: null,
+    describeStatement: false,
+    bind: null,
+    bindPortal: '',
+    describePortal: false,
+    portals: new Map(),
+    decisions: new Map(),
+  };
+}
+
+export class ExtendedQuery {
+  /** The statements the client believes exist. */
+  private readonly statements = new Map<string, Statement>();
+  /** name → signature of what the server really has prepared. */
+  private readonly upstreamHas = new Map<string, string>();
+  private batch: Batch | null = null;
+
+  constructor(private readonly s: PgSession) {}
+
+  forwarding(): boolean {
+    return this.batch !== null && this.batch.item !== null;
+  }
+
+  /** A simple Query (the client's or the proxy's) drops the unnamed statement. */
+  upstreamUnnamedDestroyed(): void {
+    this.upstreamHas.delete('');
+  }
+
+  beforeSimpleQuery(): void {
+    if (this.batch !== null && this.batch.item === null && this.batch.held.length > 0) this.startForwarding(this.batch);
+    this.statements.delete('');
+  }
+
+  /** DEALLOCATE name / DEALLOCATE ALL / DISCARD ALL, acknowledged. */
+  deallocate(name: string | null): void {
+    if (name === null) {
+      this.statements.clear();
+      this.upstreamHas.clear();
+    } else {
+      this.statements.delete(name);
+      this.upstreamHas.delete(name);
+    }
+  }
+
+  onMessage(f: Frame, retried: boolean): Promise<Step> | undefined {
+    const batch = (this.batch ??= newBatch());
+    if (batch.item !== null) {
+      this.forward(batch, f);
+      return undefined;
+    }
+    if (f.type === FrontendCode.Sync && batch.stage === Stage.Executed) return this.onHeldSync(batch, f, retried);
+    if (!retried) batch.held.push(f);
+    if (f.type === FrontendCode.Flush && (batch.stage === Stage.Parsed || batch.stage === Stage.DescribedStatement)) {
+      const step = this.onHeldFlush(batch, retried);
+      if (step !== 'forward') return step;
+    }
+    if (!this.stillServable(batch, f)) {
+      // Leaving hold mode: while nothing has gone upstream yet, learn what
+      // the decision needs first (postgres.js sends Parse, Describe, Flush).
+      const st = batch.parse ?? batch.bind?.statement;
+      if (!retried && st !== undefined && this.s.canLookUp()) {
+        const need = this.s.lookupNeeded(st.analysis.classification);
+        if (need !== null) return this.s.lookUp(need);
+      }
+      this.startForwarding(batch);
+    }
+    return undefined;
+  }
+
+  /** Advances the held batch through the servable shape; false when it leaves it. */
+  private stillServable(b: Batch, f: Frame): boolean {
+    switch (f.type) {
+      case FrontendCode.Parse: {
+        if (b.stage !== Stage.Start) return false;
+        const p = decodeParse(f.buf, f.start, f.end);
+        if (p.name !== '' && this.statements.has(p.name)) return false; // the server would refuse it
+        b.parse = this.statement(p.name, p.sql, p.paramTypes);
+        b.stage = Stage.Parsed;
+        return true;
+      }
+      case FrontendCode.Describe: {
+        const d = decodeDescribe(f.buf, f.start, f.end);
+        if (d.target === 'S') {
+          if (b.stage > Stage.Parsed) return false;
+          const st = b.parse ?? this.statements.get(d.name);
+          if (st === undefined || st.name !== d.name) return false;
+          b.describeStatement = true;
+          b.stage = Stage.DescribedStatement;
+          return true;
+        }
+        if (b.stage !== Stage.Bound || d.name !== b.bindPortal) return false;
+        b.describePortal = true;
+        b.stage = Stage.DescribedPortal;
+        return true;
+      }
+      case FrontendCode.Bind: {
+        if (b.stage > Stage.DescribedStatement) return false;
+        const bind = decodeBind(f.buf, f.start, f.end);
+        const st = b.parse !== null ? b.parse : this.statements.get(bind.statement);
+        if (st === undefined || st.name !== bind.statement) return false;
+        b.bind = { statement: st, params: f.buf.toString('latin1', bind.keyStart, bind.keyEnd) };
+        b.bindPortal = bind.portal;
+        b.stage = Stage.Bound;
+        return true;
+      }
+      case FrontendCode.Execute: {
+        if (b.stage !== Stage.Bound && b.stage !== Stage.DescribedPortal) return false;
+        const ex = decodeExecute(f.buf, f.start, f.end);
+        if (ex.portal !== b.bindPortal) return false;
+        if (ex.maxRows !== 0) {
+          this.s.qc.stats.bypass('row-limit', b.bind!.statement.analysis.shaped.shape);
+          return false;
+        }
+        const a = b.bind!.statement.analysis;
+        const c = a.classification;
+        if (!c.cacheable && c.writes.length === 0) return false;
+        b.stage = Stage.Executed;
+        // Writes and refusals go upstream at once; reads wait for Sync unless
+        // nothing more is needed to decide them.
+        if (this.s.lookupNeeded(c) !== null) return true;
+        const d = this.decideOnce(b, b.bind!.statement);
+        return d.action === 'cache';
+      }
+      default:
+        return false; // Close, Flush, a second Sync shape…
+    }
+  }
+
+  private statement(name: string, sql: string, paramTypes: number[]): Statement {
+    const analysis = this.s.qc.analyse('postgres', sql, { backslashEscapes: this.s.ctx.backslashEscapes });
+    return { name, sql, paramTypes, signature: `${paramTypes.join(',')}\u0000${sql}`, analysis };
+  }
+
+  private decideOnce(b: Batch, st: Statement): Decision {
+    let d = b.decisions.get(st);
+    if (d === undefined) {
+      d = st.sql.includes('\uFFFD') ? this.s.refuse(st.analysis, 'encoding') : this.s.decide(st.analysis);
+      b.decisions.set(st, d);
+      if (d.action === 'bypass') this.s.trace(d, null);
+    }
+    return d;
+  }
+
+  private keyFor(st: Statement, mode: 'E' | 'DS' | 'DP', params: string): string {
+    return this.s.qc.key(this.s.view(), mode, st.analysis.shaped.keyText, `${st.paramTypes.join(',')}\u0000${params}`);
+  }
+
+  // ---- Flush after Parse [+ Describe S]: postgres.js asks for the statement's
+  // description before it binds. Answered from cache when it can be, the
+  // batch stays held and its Execute may still be a hit at Sync. ----
+
+  private onHeldFlush(b: Batch, retried: boolean): Promise<Step> | 'forward' | undefined {
+    const st = b.parse;
+    if (st === null) return 'forward';
+    if (!retried && this.s.canLookUp()) {
+      const need = this.s.lookupNeeded(st.analysis.classification);
+      if (need !== null) return this.s.lookUp(need);
+    }
+    const d = this.decideOnce(b, st);
+    if (d.action !== 'cache') return 'forward';
+    let described: CacheEntry | undefined;
+    if (b.describeStatement) {
+      const found = this.s.qc.lookup(d, this.keyFor(st, 'DS', ''));
+      if (found === undefined || found instanceof Promise) return 'forward';
+      described = found;
+    }
+    // The statement now exists for the client only; a Bind that has to go
+    // upstream brings it along (lazy Parse in forward()).
+    this.statements.set(st.name, st);
+    b.parse = null;
+    b.describeStatement = false;
+    b.held = [];
+    this.s.sendLocal(described ? [parseComplete(), described.body] : [parseComplete()]);
+    return undefined;
+  }
+
+  // ---- Sync of a held batch: the one place a batch is answered from cache ----
+
+  private onHeldSync(b: Batch, sync: Frame, retried: boolean): Promise<Step> | undefined {
+    const portal = b.bind!;
+    const st = portal.statement;
+    if (!retried && this.s.canLookUp()) {
+      const need = this.s.lookupNeeded(st.analysis.classification);
+      if (need !== null) return this.s.lookUp(need);
+    }
+    b.decisions.delete(st); // decide again with what the look-up taught
+    const d = this.decideOnce(b, st);
+    if (d.action !== 'cache') return this.forwardAll(b, sync);
+    const keys = {
+      execute: this.keyFor(st, 'E', portal.params),
+      statement: b.describeStatement ? this.keyFor(st, 'DS', '') : null,
+      portal: b.describePortal ? this.keyFor(st, 'DP', portal.params) : null,
+    };
+    const started = performance.now();
+    const found = [
+      this.s.qc.lookup(d, keys.execute),
+      keys.statement === null ? undefined : this.s.qc.lookup(d, keys.statement),
+      keys.portal === null ? undefined : this.s.qc.lookup(d, keys.portal),
+    ];
+    const answer = (entries: Array<CacheEntry | undefined>): Step => {
+      const [rows, described, portalDescribed] = entries;
+      const hit = rows !== undefined && (keys.statement === null || described !== undefined) && (keys.portal === null || portalDescribed !== undefined);
+      if (hit) this.serveHit(b, d, rows, described, portalDescribed, started);
+      else {
+        this.forwardAll(b, sync); // its Execute's fill plan counts the miss
+      }
+      return 'done';
+    };
+    if (found.some((x) => x instanceof Promise)) return Promise.all(found).then(answer);
+    answer(found as Array<CacheEntry | undefined>);
+    return undefined;
+  }
+
+  private serveHit(
+    b: Batch,
+    d: CacheDecision,
+    rows: CacheEntry,
+    described: CacheEntry | undefined,
+    portalDescribed: CacheEntry | undefined,
+    started: number,
+  ): void {
+    const out: Buffer[] = [];
+    if (b.parse !== null) {
+      out.push(parseComplete());
+      // The client now believes in this statement; the server learns of it
+      // only if a later request needs it (lazy Parse in forward()).
+      this.statements.set(b.parse.name, b.parse);
+    }
+    if (described) out.push(described.body);
+    out.push(bindComplete());
+    if (portalDescribed) out.push(portalDescribed.body);
+    out.push(rows.body, readyForQuery(this.s.status));
+    this.batch = null;
+    this.s.sendLocal(out);
+    const micros = (performance.now() - started) * 1000;
+    this.s.qc.stats.hit(d, micros);
+    this.s.trace(d, 'hit', micros);
+  }
+
+  private forwardAll(b: Batch, sync: Frame): undefined {
+    this.startForwarding(b);
+    this.forward(b, sync);
+    return undefined;
+  }
+
+  private startForwarding(b: Batch): void {
+    b.item = { type: 'batch', expect: [], next: 0, writes: emptyWrites(), effects: [], neutral: true, errored: false, fills: [] };
+    this.s.inflight.push(b.item);
+    const held = b.held;
+    b.held = [];
+    for (const f of held) this.forward(b, f);
+  }
+
+  // ---- forwarding mode ----
+
+  private forward(b: Batch, f: Frame): void {
+    const item = b.item!;
+    const expect = (kind: Expectation['kind'], fill: FillPlan | null = null, writes: Expectation['writes'] = null): void => {
+      item.expect.push({ kind, fill, writes });
+    };
+    switch (f.type) {
+      case FrontendCode.Parse: {
+        const p = decodeParse(f.buf, f.start, f.end);
+        const st = b.parse?.name === p.name && b.parse.sql === p.sql ? b.parse : this.statement(p.name, p.sql, p.paramTypes);
+        this.statements.set(p.name, st);
+        this.upstreamHas.set(p.name, st.signature);
+        expect('parse');
+        break;
+      }
+      case FrontendCode.Bind: {
+        const bind = decodeBind(f.buf, f.start, f.end);
+        const st = this.statements.get(bind.statement);
+        if (st !== undefined) {
+          if (this.upstreamHas.get(st.name) !== st.signature) {
+            // The client Parsed this in a batch answered from cache.
+            this.s.sendUpstream(encodeParse(st.name, st.sql, st.paramTypes));
+            this.upstreamHas.set(st.name, st.signature);
+            expect('lazy-parse');
+          }
+          b.portals.set(bind.portal, { statement: st, params: f.buf.toString('latin1', bind.keyStart, bind.keyEnd) });
+        } else {
+          b.portals.delete(bind.portal);
+        }
+        expect('bind');
+        break;
+      }
+      case FrontendCode.Describe: {
+        const d = decodeDescribe(f.buf, f.start, f.end);
+        let fill: FillPlan | null = null;
+        if (d.target === 'S') {
+          const st = this.statements.get(d.name);
+          if (st !== undefined) fill = this.fillPlan(b, st, 'DS', '');
+        } else {
+          const portal = b.portals.get(d.name);
+          if (portal !== undefined) fill = this.fillPlan(b, portal.statement, 'DP', portal.params);
+        }
+        expect('describe', fill);
+        break;
+      }
+      case FrontendCode.Execute: {
+        const ex = decodeExecute(f.buf, f.start, f.end);
+        const portal = b.portals.get(ex.portal);
+        if (portal === undefined) {
+          // A portal from an earlier batch (cursor): anything may happen.
+          const w = emptyWrites();
+          w.unknown = true;
+          mergeWrites(item.writes, w);
+          item.neutral = false;
+          expect('execute', null, w);
+          break;
+        }
+        const st = portal.statement;
+        const c = st.analysis.classification;
+        const d = this.decideOnce(b, st);
+        const w = this.s.writesOf(c, d);
+        mergeWrites(item.writes, w);
+        item.effects.push(...c.sessionEffects);
+        item.neutral &&= isNeutral(c);
+        const fill = ex.maxRows === 0 ? this.fillPlan(b, st, 'E', portal.params) : null;
+        expect('execute', fill, hasWrites(w) ? w : null);
+        break;
+      }
+      case FrontendCode.Close: {
+        const c = decodeClose(f.buf, f.start, f.end);
+        if (c.target === 'S') {
+          this.statements.delete(c.name);
+          this.upstreamHas.delete(c.name);
+        } else b.portals.delete(c.name);
+        expect('close');
+        break;
+      }
+      case FrontendCode.Sync:
+        expect('sync');
+        this.batch = null;
+        break;
+      default:
+        break; // Flush: no reply of its own
+    }
+    this.s.sendUpstream(f.buf.subarray(f.start, f.end));
+  }
+
+  /** A capture for a reply worth storing, if the statement is cacheable now. */
+  private fillPlan(b: Batch, st: Statement, mode: 'E' | 'DS' | 'DP', params: string): FillPlan | null {
+    const d = this.decideOnce(b, st);
+    if (d.action !== 'cache') return null;
+    const snapshot = this.s.qc.snapshot(d);
+    // An asynchronous store's snapshot would arrive after the request left:
+    // too late to guard against a concurrent write, so nothing is stored.
+    if (snapshot instanceof Promise) return null;
+    const key = this.keyFor(st, mode, params);
+    if (mode === 'E') {
+      this.s.qc.stats.miss(d);
+      this.s.trace(d, 'miss');
+    }
+    return { decision: d, key, snapshot, capture: new ResultCapture(this.s.qc.maxEntrySize), sentAt: performance.now() };
+  }
+
+  // ---- replies ----
+
+  onReply(item: BatchItem, f: Frame): void {
+    const e = item.expect[item.next];
+    switch (f.type) {
+      case BackendCode.ParseComplete:
+        item.next++;
+        if (e?.kind === 'lazy-parse') return; // the proxy's own Parse
+        break;
+      case BackendCode.BindComplete:
+      case BackendCode.CloseComplete:
+        item.next++;
+        break;
+      case BackendCode.ParameterDescription:
+        e?.fill?.capture.add(f.buf, f.start, f.end);
+        break;
+      case BackendCode.RowDescription:
+      case BackendCode.NoData:
+        e?.fill?.capture.add(f.buf, f.start, f.end);
+        if (e?.fill) item.fills.push(e.fill);
+        item.next++;
+        break;
+      case BackendCode.DataRow:
+      case BackendCode.NoticeResponse:
+        e?.fill?.capture.add(f.buf, f.start, f.end);
+        break;
+      case BackendCode.CommandComplete:
+      case BackendCode.EmptyQueryResponse:
+        if (e?.fill) {
+          e.fill.capture.add(f.buf, f.start, f.end);
+          item.fills.push(e.fill);
+        }
+        if (e?.writes) this.s.bump(e.writes);
+        item.next++;
+        break;
+      case BackendCode.PortalSuspended:
+        e?.fill?.capture.refuse('too-large');
+        item.next++;
+        break;
+      case BackendCode.CopyInResponse:
+      case BackendCode.CopyOutResponse:
+      case BackendCode.CopyBothResponse:
+        e?.fill?.capture.refuse('too-large');
+        break;
+      case BackendCode.ErrorResponse: {
+        item.errored = true;
+        for (const x of item.expect) x.fill?.capture.refuse('error-result');
+        // The server skips everything up to the Sync.
+        while (item.next < item.expect.length && item.expect[item.next]!.kind !== 'sync') item.next++;
+        break;
+      }
+      case BackendCode.ReadyForQuery: {
+        item.next++;
+        this.s.requestDone(item, decodeReadyForQuery(f.buf, f.start, f.end));
+        this.s.relayFrame(f);
+        this.s.inflight.shift();
+        this.s.flushLocals();
+        return;
+      }
+    }
+    this.s.relayFrame(f);
+  }
+}

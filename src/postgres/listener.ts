@@ -1,0 +1,77 @@
+// The PostgreSQL listener: accepts client connections, runs the startup
+// phase, then hands each connection to a PgSession. Owns the set of live
+// connections so shutdown can end them all.
+
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { ListenerConfig } from '../config/schema.js';
+import type { QueryCache } from '../core/query-cache.js';
+import { PgSession } from './session.js';
+import { runStartup } from './startup.js';
+
+export interface PgListener {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  connections(): number;
+  close(): Promise<void>;
+}
+
+export async function startPgListener(cfg: ListenerConfig, queryCache: QueryCache, log: Logger): Promise<PgListener> {
+  const upstreamAddress = `${cfg.upstream.host}:${cfg.upstream.port}`;
+  const secureContext = cfg.tls ? tls.createSecureContext({ cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key) }) : null;
+  const starting = new Set<net.Socket>();
+  const sessions = new Set<PgSession>();
+  let nextId = 1;
+
+  const server = net.createServer((socket) => {
+    const id = nextId++;
+    const slog = log.child({ session: id });
+    socket.setNoDelay(true);
+    starting.add(socket);
+    slog.info({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection opened');
+    runStartup(socket, { upstream: cfg.upstream, tls: secureContext, log: slog }).then(
+      (auth) => {
+        starting.delete(socket);
+        if (auth === null) {
+          slog.info('connection closed during startup');
+          return;
+        }
+        const ulog = slog.child({ db: auth.parameters.get('database') ?? auth.parameters.get('user'), user: auth.parameters.get('user') });
+        const session = new PgSession(auth, { queryCache, upstreamAddress, log: ulog, onClose: (s) => sessions.delete(s) });
+        sessions.add(session);
+      },
+      (err: unknown) => {
+        starting.delete(socket);
+        slog.error({ err }, 'startup failed');
+        socket.destroy();
+      },
+    );
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.listen.port, cfg.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.error({ err }, 'listener error'));
+  const address = server.address() as net.AddressInfo;
+  log.info({ listener: cfg.name, listen: `${address.address}:${address.port}`, upstream: upstreamAddress }, 'listening');
+
+  return {
+    name: cfg.name,
+    host: address.address,
+    port: address.port,
+    connections: () => sessions.size + starting.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sessions) s.close('proxy shutting down');
+        for (const sock of starting) sock.destroy();
+      }),
+  };
+}

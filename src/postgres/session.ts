@@ -1,0 +1,635 @@
+// PgSession: one PostgreSQL client connection and its one upstream
+// connection, after authentication. The proxy plays the server to the client
+// and a client to the server; replies are relayed as byte ranges (rows are
+// never decoded) unless the cache answers.
+//
+//   ready ──Query──────────────▶ [hit] local reply ─────────────┐
+//     │                          [miss/bypass] forward, relay ───┤
+//     ├──Parse/Bind/Describe/Execute… held (ExtendedQuery) ──Sync┤
+//     ├──CopyData/CopyDone/CopyFail: forwarded (COPY FROM STDIN) │
+//     ├──Terminate ▶ closed                                      │
+//     └──bad bytes ▶ ErrorResponse 08P01 ▶ closed                ▼
+//                                               ReadyForQuery ▶ ready
+//
+// Requests may be pipelined: everything sent upstream waits in `inflight`
+// (pipeline.ts) and each server message goes to the head item. Transaction
+// status comes from ReadyForQuery only.
+
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import type { QueryCache } from '../core/query-cache.js';
+import type { Analysis } from '../core/types.js';
+import type { CacheDecision, Classification, Decision, SessionView } from '../core/types.js';
+import type { VersionSnapshot } from '../cache/store.js';
+import {
+  decodeDataRowText,
+  decodeErrorResponse,
+  decodeParameterStatus,
+  decodeReadyForQuery,
+} from './backend-codec.js';
+import { decodeQuery, type MessageFramer } from './frontend-codec.js';
+import { BackendCode, FrontendCode, ProtocolError, type Frame, type TransactionStatus } from './messages.js';
+import { lookupSql, readLookup, type LookupRequest } from './catalog-lookup.js';
+import { ExtendedQuery } from './extended-query.js';
+import {
+  emptyWrites,
+  hasWrites,
+  isNeutral,
+  mergeWrites,
+  type BatchItem,
+  type FillPlan,
+  type InFlight,
+  type LookupItem,
+  type WriteSet,
+} from './pipeline.js';
+import { ResultCapture } from './result-capture.js';
+import { PgSessionContext } from './session-context.js';
+import { CONNECTION_FAILURE, PROTOCOL_VIOLATION, errorResponse } from './sqlstate.js';
+import { encodeQuery, encodeTerminate, readyForQuery } from './writer.js';
+import type { Authenticated } from './startup.js';
+
+/** How a suspended client message goes on: handled again, or already done. */
+export type Step = 'retry' | 'done';
+
+export interface SessionDeps {
+  queryCache: QueryCache;
+  upstreamAddress: string;
+  log: Logger;
+  onClose: (s: PgSession) => void;
+}
+
+export class PgSession {
+  readonly client: net.Socket;
+  readonly upstream: net.Socket;
+  readonly ctx: PgSessionContext;
+  readonly qc: QueryCache;
+  readonly log: Logger;
+  private readonly clientFramer: MessageFramer;
+  private readonly upstreamFramer: MessageFramer;
+  private readonly deps: SessionDeps;
+  private readonly extended: ExtendedQuery;
+
+  status: TransactionStatus;
+  readonly inflight: InFlight[] = [];
+  private closed = false;
+  /** Client processing waits (catalog look-up, async store): frames stay in the framer. */
+  private suspended = false;
+  /** Writes made inside the open transaction: bumped again when it ends. */
+  private txnWrites: WriteSet = emptyWrites();
+  /** A contiguous run of upstream bytes to relay in one write. */
+  private runBuf: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+  private cachedView: SessionView | null = null;
+  private viewVersion = -1;
+  /** After a failed catalog look-up, none is tried again until then. */
+  private lookupsPausedUntil = 0;
+  private readonly debug: boolean;
+
+  constructor(auth: Authenticated, deps: SessionDeps) {
+    this.client = auth.client;
+    this.upstream = auth.upstream;
+    this.clientFramer = auth.clientFramer;
+    this.upstreamFramer = auth.upstreamFramer;
+    this.status = auth.status;
+    this.deps = deps;
+    this.qc = deps.queryCache;
+    this.log = deps.log;
+    this.ctx = new PgSessionContext(auth.parameters);
+    for (const [k, v] of auth.serverParameters) this.ctx.parameterStatus(k, v);
+    this.extended = new ExtendedQuery(this);
+    this.debug = this.log.isLevelEnabled('debug');
+
+    this.client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    this.client.on('drain', () => this.upstream.resume());
+    this.client.on('error', (err) => this.close('client error', err));
+    this.client.on('close', () => this.close('client closed'));
+    this.upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
+    this.upstream.on('drain', () => {
+      if (!this.suspended) this.client.resume();
+    });
+    this.upstream.on('error', (err) => this.upstreamLost(err.message));
+    this.upstream.on('close', () => this.upstreamLost('closed'));
+    this.client.resume();
+    this.upstream.resume();
+    // Bytes that arrived with the last startup chunk.
+    this.drainClient();
+    this.routeUpstream();
+  }
+
+  // ---- the view the core decides on ----
+
+  /** The view is rebuilt only when the context or the status changed:
+   * the hit path reads it several times per statement. */
+  view(): SessionView {
+    const ctx = this.ctx;
+    if (this.cachedView !== null && this.viewVersion === ctx.version && this.cachedView.inTransaction === (this.status !== 'I')) {
+      return this.cachedView;
+    }
+    this.viewVersion = ctx.version;
+    return (this.cachedView = {
+      dialect: 'postgres',
+      upstream: this.deps.upstreamAddress,
+      database: ctx.database,
+      user: ctx.user,
+      contextKey: ctx.contextKey,
+      catalogScope: `${this.deps.upstreamAddress}\u0000${ctx.database}\u0000${ctx.searchPath}`,
+      taint: ctx.taint,
+      inTransaction: this.status !== 'I',
+    });
+  }
+
+  /** Every request still in flight leaves status and context as they are. */
+  private predictable(): boolean {
+    for (const item of this.inflight) {
+      if (item.type === 'lookup' || item.type === 'local') continue;
+      if (!item.neutral) return false;
+    }
+    return true;
+  }
+
+  decide(a: Analysis): Decision {
+    const d = this.qc.decide(a, this.view());
+    if (d.action === 'cache' && !this.predictable()) {
+      this.qc.stats.bypass('pipeline', d.shape);
+      return { action: 'bypass', reason: 'pipeline', shape: d.shape, writes: [], writesUnknown: false };
+    }
+    return d;
+  }
+
+  /** At debug level, one line per statement: fingerprint, decision, time. */
+  trace(d: Decision, outcome: 'hit' | 'miss' | null, micros?: number): void {
+    if (!this.debug) return;
+    let decision: string;
+    if (outcome !== null) decision = outcome;
+    else if (d.action === 'bypass' && (d.writes.length > 0 || d.writesUnknown)) {
+      decision = `write:${d.writesUnknown ? '*' : d.writes.join(',')}`;
+    } else decision = d.action === 'bypass' ? `bypass:${d.reason}` : 'cache';
+    this.log.debug({ fingerprint: d.shape, decision, us: micros === undefined ? undefined : Math.round(micros) }, 'statement');
+  }
+
+  writesOf(c: Classification, d: Decision): WriteSet {
+    const w = emptyWrites();
+    if (d.action === 'bypass') {
+      for (const t of d.writes) w.tables.add(t);
+      w.unknown = d.writesUnknown;
+    } else {
+      for (const t of c.writes) w.tables.add(t);
+      w.unknown = c.writesUnknown;
+    }
+    w.ddl = c.kind === 'ddl';
+    return w;
+  }
+
+  // ---- catalog look-ups: the proxy's own query on this connection ----
+
+  /** What the decision for `c` still needs from the catalog, or null. */
+  lookupNeeded(c: Classification): LookupRequest | null {
+    if (!c.cacheable && c.writes.length === 0) return null;
+    const settings = c.cacheable && !this.ctx.settingsKnown;
+    const missing = this.qc.catalog.missing(this.view().catalogScope, c);
+    if (!settings && missing.relations.length === 0 && missing.functions.length === 0) return null;
+    return { settings, relations: missing.relations, functions: c.cacheable ? missing.functions : [] };
+  }
+
+  /** A look-up may go upstream only between requests, outside a failed transaction. */
+  canLookUp(): boolean {
+    return (
+      this.inflight.length === 0 &&
+      this.status !== 'E' &&
+      !this.extended.forwarding() &&
+      (this.lookupsPausedUntil === 0 || performance.now() >= this.lookupsPausedUntil)
+    );
+  }
+
+  /** Sends the look-up and suspends client processing until it is answered. */
+  lookUp(req: LookupRequest): Promise<Step> {
+    return new Promise((resolve) => {
+      const item: LookupItem = { type: 'lookup', req, rows: [], errored: false, done: () => resolve('retry') };
+      this.inflight.push(item);
+      this.extended.upstreamUnnamedDestroyed();
+      this.sendUpstream(encodeQuery(lookupSql(req)));
+    });
+  }
+
+  private finishLookup(item: LookupItem): void {
+    if (item.errored) this.lookupsPausedUntil = performance.now() + 30_000;
+    else {
+      const result = readLookup(item.req, item.rows);
+      if (result.settings) this.ctx.learnSettings(result.settings);
+      const scope = this.view().catalogScope;
+      this.qc.catalog.learnRelations(scope, result.relations);
+      this.qc.catalog.learnFunctions(scope, result.functions);
+    }
+    item.done();
+  }
+
+  // ---- client → proxy ----
+
+  private onClientData(chunk: Buffer): void {
+    this.clientFramer.push(chunk);
+    this.drainClient();
+  }
+
+  private drainClient(): void {
+    if (this.closed) return;
+    try {
+      while (!this.suspended && !this.closed) {
+        const frame = this.clientFramer.next();
+        if (frame === null) break;
+        const wait = this.onClientMessage(frame);
+        if (wait !== undefined) this.suspendUntil(wait, frame);
+      }
+    } catch (err) {
+      this.protocolViolation(err);
+    } finally {
+      this.flushRun();
+    }
+  }
+
+  /** Client processing stops until `wait` settles; when it settles with
+   * 'retry' (a catalog look-up answered), `frame` is handled again. */
+  private suspendUntil(wait: Promise<Step>, frame: Frame): void {
+    this.suspended = true;
+    this.client.pause();
+    wait.then(
+      (step) => {
+        this.suspended = false;
+        if (this.closed) return;
+        this.client.resume();
+        try {
+          if (step === 'retry') {
+            const again = this.onClientMessage(frame, true);
+            if (again !== undefined) {
+              this.suspendUntil(again, frame);
+              return;
+            }
+          }
+        } catch (err) {
+          this.protocolViolation(err);
+          return;
+        }
+        this.drainClient();
+      },
+      (err: unknown) => this.close('internal error', err as Error),
+    );
+  }
+
+  /** One handler per message type. Returns a promise when processing must
+   * wait; the frame is then handled again (`retried`) once it settles. */
+  private onClientMessage(f: Frame, retried = false): Promise<Step> | undefined {
+    switch (f.type) {
+      case FrontendCode.Query:
+        return this.onQuery(f, retried);
+      case FrontendCode.Parse:
+      case FrontendCode.Bind:
+      case FrontendCode.Describe:
+      case FrontendCode.Execute:
+      case FrontendCode.Close:
+      case FrontendCode.Flush:
+      case FrontendCode.Sync:
+        return this.extended.onMessage(f, retried);
+      case FrontendCode.CopyData:
+      case FrontendCode.CopyDone:
+      case FrontendCode.CopyFail:
+        this.sendUpstream(f.buf.subarray(f.start, f.end));
+        return undefined;
+      case FrontendCode.FunctionCall: {
+        // The fast-path function call interface: any function, any effect.
+        const writes = emptyWrites();
+        writes.unknown = true;
+        this.inflight.push({ type: 'relay', writes, effects: [], neutral: false, errored: false, fills: [] });
+        this.sendUpstream(f.buf.subarray(f.start, f.end));
+        return undefined;
+      }
+      case FrontendCode.Terminate:
+        this.sendUpstream(encodeTerminate());
+        this.close('client terminated');
+        return undefined;
+      default:
+        throw new ProtocolError(`unknown message type 0x${f.type.toString(16).padStart(2, '0')}`);
+    }
+  }
+
+  // ---- simple query (hot path for cached simple-protocol reads) ----
+
+  private onQuery(f: Frame, retried: boolean): Promise<Step> | undefined {
+    this.extended.beforeSimpleQuery();
+    const sql = decodeQuery(f.buf, f.start, f.end).sql;
+    const a = this.qc.analyse('postgres', sql, { backslashEscapes: this.ctx.backslashEscapes });
+    const c = a.classification;
+    if (!retried && this.canLookUp()) {
+      const need = this.lookupNeeded(c);
+      if (need !== null) return this.lookUp(need);
+    }
+    const d = sql.includes('\uFFFD') ? this.refuse(a, 'encoding') : this.decide(a);
+    const bytes = f.buf.subarray(f.start, f.end);
+    if (d.action === 'cache') {
+      const key = this.qc.key(this.view(), 'Q', a.shaped.keyText, '');
+      const started = performance.now();
+      const entry = this.qc.lookup(d, key);
+      if (entry instanceof Promise) {
+        return entry.then(async (e): Promise<Step> => {
+          if (e) this.serveHit(d, e.body, started);
+          else await this.forwardMiss(d, key, bytes, a);
+          return 'done';
+        });
+      }
+      if (entry !== undefined) {
+        this.serveHit(d, entry.body, started);
+        return undefined;
+      }
+      return this.forwardMiss(d, key, bytes, a);
+    }
+    this.trace(d, null);
+    this.forwardSimple(bytes, a, d, null);
+    return undefined;
+  }
+
+  refuse(a: Analysis, reason: 'encoding'): Decision {
+    this.qc.stats.bypass(reason, a.shaped.shape);
+    const c = a.classification;
+    return { action: 'bypass', reason, shape: a.shaped.shape, writes: c.writes, writesUnknown: c.writesUnknown || c.kind !== 'read' };
+  }
+
+  private serveHit(d: CacheDecision, body: Buffer, started: number): void {
+    this.sendLocal([body, readyForQuery(this.status)]);
+    const micros = (performance.now() - started) * 1000;
+    this.qc.stats.hit(d, micros);
+    this.trace(d, 'hit', micros);
+  }
+
+  private forwardMiss(d: CacheDecision, key: string, bytes: Buffer, a: Analysis): Promise<Step> | undefined {
+    this.qc.stats.miss(d);
+    this.trace(d, 'miss');
+    const snap = this.qc.snapshot(d);
+    const plan = (s: VersionSnapshot): FillPlan => ({
+      decision: d,
+      key,
+      snapshot: s,
+      capture: new ResultCapture(this.qc.maxEntrySize),
+      sentAt: performance.now(),
+    });
+    if (snap instanceof Promise) {
+      return snap.then((s): Step => {
+        this.forwardSimple(bytes, a, d, plan(s));
+        return 'done';
+      });
+    }
+    this.forwardSimple(bytes, a, d, plan(snap));
+    return undefined;
+  }
+
+  private forwardSimple(bytes: Buffer, a: Analysis, d: Decision, fill: FillPlan | null): void {
+    const c = a.classification;
+    this.inflight.push({
+      type: 'simple',
+      fill,
+      fills: [],
+      writes: this.writesOf(c, d),
+      effects: c.sessionEffects,
+      neutral: isNeutral(c),
+      errored: false,
+    });
+    this.extended.upstreamUnnamedDestroyed();
+    this.sendUpstream(bytes);
+  }
+
+  // ---- output ----
+
+  sendUpstream(bytes: Buffer): void {
+    if (!this.upstream.write(bytes)) this.client.pause();
+  }
+
+  /** Bytes the proxy answers itself: now, or after the replies ahead of them. */
+  sendLocal(bytes: Buffer[]): void {
+    if (this.inflight.length === 0) this.writeClient(bytes);
+    else this.inflight.push({ type: 'local', bytes });
+  }
+
+  private writeClient(bytes: Buffer[]): void {
+    this.flushRun();
+    let ok = true;
+    for (const b of bytes) ok = this.client.write(b) && ok;
+    if (!ok) this.upstream.pause();
+  }
+
+  relayFrame(f: Frame): void {
+    if (this.runBuf === f.buf && this.runEnd === f.start) {
+      this.runEnd = f.end;
+      return;
+    }
+    this.flushRun();
+    this.runBuf = f.buf;
+    this.runStart = f.start;
+    this.runEnd = f.end;
+  }
+
+  private flushRun(): void {
+    if (this.runBuf === null) return;
+    const ok = this.client.write(this.runBuf.subarray(this.runStart, this.runEnd));
+    this.runBuf = null;
+    if (!ok) this.upstream.pause();
+  }
+
+  // ---- server → proxy ----
+
+  private onUpstreamData(chunk: Buffer): void {
+    this.upstreamFramer.push(chunk);
+    this.routeUpstream();
+  }
+
+  private routeUpstream(): void {
+    if (this.closed) return;
+    this.client.cork();
+    try {
+      for (let f = this.upstreamFramer.next(); f !== null && !this.closed; f = this.upstreamFramer.next()) {
+        this.onServerMessage(f);
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'bad message from upstream');
+      this.failClient(CONNECTION_FAILURE, 'sqlcached: invalid message from the database server');
+    } finally {
+      this.flushRun();
+      this.client.uncork();
+    }
+  }
+
+  private onServerMessage(f: Frame): void {
+    const item = this.inflight[0];
+    switch (f.type) {
+      case BackendCode.NotificationResponse:
+        this.relayFrame(f); // asynchronous: never part of a result
+        return;
+      case BackendCode.ParameterStatus: {
+        const p = decodeParameterStatus(f.buf, f.start, f.end);
+        this.ctx.parameterStatus(p.name, p.value);
+        if (item && item.type !== 'lookup' && item.type !== 'local') this.refuseFills(item, 'session-state');
+        this.relayFrame(f);
+        return;
+      }
+    }
+    if (item === undefined || item.type === 'local') {
+      // Unsolicited: a notice, or a FATAL error before the server goes away.
+      this.relayFrame(f);
+      return;
+    }
+    switch (item.type) {
+      case 'lookup':
+        return this.onLookupReply(item, f);
+      case 'simple':
+      case 'relay':
+        return this.onSimpleReply(item, f);
+      case 'batch':
+        return this.extended.onReply(item, f);
+    }
+  }
+
+  private onLookupReply(item: LookupItem, f: Frame): void {
+    switch (f.type) {
+      case BackendCode.DataRow:
+        item.rows.push(decodeDataRowText(f.buf, f.start, f.end));
+        return;
+      case BackendCode.ErrorResponse: {
+        item.errored = true;
+        const e = decodeErrorResponse(f.buf, f.start, f.end);
+        this.log.warn({ code: e.code, message: e.message }, 'catalog look-up failed');
+        return;
+      }
+      case BackendCode.NoticeResponse:
+        this.relayFrame(f);
+        return;
+      case BackendCode.ReadyForQuery:
+        this.status = decodeReadyForQuery(f.buf, f.start, f.end);
+        this.inflight.shift();
+        this.finishLookup(item);
+        this.flushLocals();
+        return;
+      default:
+        return; // RowDescription, CommandComplete: the proxy's own
+    }
+  }
+
+  private onSimpleReply(item: Extract<InFlight, { type: 'simple' | 'relay' }>, f: Frame): void {
+    const fill = item.type === 'simple' ? item.fill : null;
+    switch (f.type) {
+      case BackendCode.CommandComplete:
+        // The write is done: bump before the client can see it acknowledged.
+        if (hasWrites(item.writes)) this.bump(item.writes);
+        break;
+      case BackendCode.ErrorResponse:
+        item.errored = true;
+        fill?.capture.refuse('error-result');
+        break;
+      case BackendCode.CopyInResponse:
+      case BackendCode.CopyOutResponse:
+      case BackendCode.CopyBothResponse:
+        fill?.capture.refuse('too-large');
+        break;
+      case BackendCode.ReadyForQuery:
+        if (fill) item.fills.push(fill);
+        this.requestDone(item, decodeReadyForQuery(f.buf, f.start, f.end));
+        this.relayFrame(f);
+        this.inflight.shift();
+        this.flushLocals();
+        return;
+    }
+    fill?.capture.add(f.buf, f.start, f.end);
+    this.relayFrame(f);
+  }
+
+  private refuseFills(item: Exclude<InFlight, LookupItem | { type: 'local' }>, reason: 'session-state'): void {
+    if (item.type === 'simple') item.fill?.capture.refuse(reason);
+    if (item.type === 'batch') for (const e of item.expect) e.fill?.capture.refuse(reason);
+  }
+
+  /** A request's ReadyForQuery: status, session effects, bumps, fills. */
+  requestDone(item: Exclude<InFlight, LookupItem | { type: 'local' }>, status: TransactionStatus): void {
+    const before = this.status;
+    this.status = status;
+    if (item.effects.length > 0) {
+      if (!item.errored) {
+        for (const e of item.effects) {
+          this.ctx.apply(e);
+          if (e.type === 'deallocate') this.extended.deallocate(e.name);
+        }
+      } else if (item.effects.some((e) => e.type !== 'none')) {
+        // Which of them took effect is unknown: bypass until a reset.
+        this.ctx.apply({ type: 'taint', reason: 'session-state', detail: 'a request that changes session settings failed' });
+      }
+    }
+    if (hasWrites(item.writes)) {
+      if (status === 'I') this.bump(item.writes);
+      else mergeWrites(this.txnWrites, item.writes);
+    }
+    if (status === 'I' && before !== 'I') {
+      // COMMIT or ROLLBACK: what the transaction wrote is visible (or gone) now.
+      if (hasWrites(this.txnWrites)) this.bump(this.txnWrites);
+      this.txnWrites = emptyWrites();
+      this.ctx.transactionEnded();
+    }
+    for (const plan of item.fills) {
+      const body = plan.capture.take();
+      const stored = body !== null && !item.errored && status === 'I';
+      if (stored) this.qc.fill(plan.decision, plan.key, plan.snapshot, null, body);
+      else if (plan.capture.refused !== null) this.qc.stats.bypass(plan.capture.refused, plan.decision.shape);
+      this.qc.stats.upstreamDone(plan.decision.shape, performance.now() - plan.sentAt, plan.capture.bytes, stored);
+    }
+  }
+
+  bump(w: WriteSet): void {
+    const done = this.qc.afterWrite(this.deps.upstreamAddress, this.ctx.database, [...w.tables], w.unknown, w.ddl);
+    if (done instanceof Promise) {
+      // An asynchronous store (Redis) answers later; relaying waits for it so
+      // the acknowledgement never overtakes the invalidation.
+      this.upstream.pause();
+      done.finally(() => this.upstream.resume()).catch(() => undefined);
+    }
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ tables: [...w.tables], all: w.unknown }, 'invalidated');
+  }
+
+  flushLocals(): void {
+    while (this.inflight.length > 0 && this.inflight[0]!.type === 'local') {
+      const item = this.inflight.shift() as { type: 'local'; bytes: Buffer[] };
+      this.writeClient(item.bytes);
+    }
+  }
+
+  // ---- endings ----
+
+  private protocolViolation(err: unknown): void {
+    const message = err instanceof ProtocolError ? err.message : 'invalid message';
+    if (!(err instanceof ProtocolError)) this.log.error({ err }, 'session failed');
+    else this.log.warn({ err: message }, 'protocol violation');
+    this.failClient(PROTOCOL_VIOLATION, `sqlcached: ${message}`);
+  }
+
+  private failClient(code: string, message: string): void {
+    if (this.closed) return;
+    this.flushRun();
+    if (this.client.writable) this.client.write(errorResponse(code, message));
+    if (this.upstream.writable) this.upstream.write(encodeTerminate());
+    this.close(message);
+  }
+
+  private upstreamLost(reason: string): void {
+    if (this.closed) return;
+    this.log.warn({ reason }, 'upstream connection lost');
+    this.failClient(CONNECTION_FAILURE, `sqlcached: the database server connection was lost (${reason})`);
+  }
+
+  close(reason: string, err?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.flushRun();
+    this.log.info({ reason, err: err?.message }, 'connection closed');
+    this.client.end();
+    this.upstream.end();
+    // Sockets that do not close politely are destroyed shortly after.
+    setTimeout(() => {
+      this.client.destroy();
+      this.upstream.destroy();
+    }, 1000).unref();
+    this.deps.onClose(this);
+  }
+}

@@ -1,0 +1,82 @@
+// The composition root: builds the store, the classifier, the QueryCache,
+// one listener per configured protocol and the admin port from a Config, and
+// owns start, reload and shutdown. The only module that imports concrete
+// pieces from every folder.
+
+import type { Logger } from 'pino';
+import { startAdmin, type RunningAdmin } from './admin/http-server.js';
+import { MemoryStore } from './cache/memory-store.js';
+import type { Store } from './cache/store.js';
+import type { Config } from './config/schema.js';
+import { QueryCache } from './core/query-cache.js';
+import { createLogger } from './log.js';
+import { startPgListener, type PgListener } from './postgres/listener.js';
+import { Classifier } from './sql/classifier.js';
+
+export interface RunningServer {
+  listeners: { name: string; protocol: string; host: string; port: number }[];
+  admin: { host: string; port: number } | null;
+  queryCache: QueryCache;
+  reload(config: Config): void;
+  stop(): Promise<void>;
+}
+
+export class ServerError extends Error {
+  readonly code = 'SQLCACHED_ERR_LISTEN';
+}
+
+function createStore(config: Config): Store {
+  if (config.cache.store !== 'memory') {
+    throw new ServerError(`cache.store: "${config.cache.store}" is not available yet; use "memory"`);
+  }
+  return new MemoryStore({ maxMemoryBytes: config.cache.maxMemoryBytes });
+}
+
+export async function startServer(config: Config, opts: { log?: Logger } = {}): Promise<RunningServer> {
+  const log = opts.log ?? createLogger(config.log.level, config.log.pretty);
+  const classifier = await Classifier.load();
+  const queryCache = new QueryCache({ config, store: createStore(config), classifier, log: log.child({ component: 'cache' }) });
+  const listeners: PgListener[] = [];
+  let admin: RunningAdmin | null = null;
+  try {
+    for (const l of config.listeners) {
+      if (l.protocol !== 'postgres') throw new ServerError(`listener ${l.name}: protocol ${l.protocol} is not available yet`);
+      listeners.push(await startPgListener(l, queryCache, log.child({ listener: l.name })));
+    }
+    admin = await startAdmin(
+      config.admin.listen,
+      {
+        healthy: () => listeners.length > 0,
+        stats: () => ({
+          ...queryCache.stats.snapshot(queryCache.usage()),
+          connections: Object.fromEntries(listeners.map((l) => [l.name, l.connections()])),
+        }),
+        invalidate: (req) => queryCache.invalidate(req),
+      },
+      log.child({ component: 'admin' }),
+    );
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await queryCache.close();
+    throw err;
+  }
+
+  let stopping: Promise<void> | null = null;
+  return {
+    listeners: listeners.map((l) => ({ name: l.name, protocol: 'postgres', host: l.host, port: l.port })),
+    admin: { host: admin.host, port: admin.port },
+    queryCache,
+    reload(next: Config): void {
+      queryCache.reload(next);
+      log.info({ file: next.file }, 'config reloaded');
+    },
+    stop(): Promise<void> {
+      stopping ??= (async () => {
+        await Promise.all(listeners.map((l) => l.close()));
+        await admin?.close();
+        await queryCache.close();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,155 @@
+// Starts sqlcached in-process through its public seam (server.ts) on
+// ephemeral ports, in front of the test PostgreSQL, and talks to its admin
+// port. Integration tests never reach into sessions: this is all they get.
+
+import { pino } from 'pino';
+import type { CacheConfig, Config, RuleConfig } from '../../src/config/schema.js';
+import { startServer } from '../../src/server.js';
+import { PG_DATABASE, PG_HOST, PG_PORT, PG_USER, pgUrl } from './db.js';
+
+/** What startServer resolves to (the contract written by the lead). */
+export interface RunningServer {
+  listeners: { name: string; protocol: string; host: string; port: number }[];
+  admin: { host: string; port: number } | null;
+  reload(config: Config): void;
+  stop(): Promise<void>;
+}
+
+export interface QueryStats {
+  fingerprint: string;
+  calls: number;
+  hits: number;
+  misses: number;
+  bypasses: number;
+  bypass_reason: string | null;
+  [more: string]: unknown;
+}
+
+/** GET /stats, as far as the tests rely on it. */
+export interface Stats {
+  hits: number;
+  misses: number;
+  bypasses: number;
+  hit_ratio: number;
+  entries: number;
+  bytes: number;
+  evictions: number;
+  invalidations: number;
+  bypass_reasons: Record<string, number>;
+  tables: Record<string, { hits: number; misses: number; invalidations: number }>;
+  queries: QueryStats[];
+}
+
+export type InvalidateBody = { table: string; database?: string } | { all: true };
+
+export interface ProxyOverrides {
+  /** Rules without `index` (filled from the position); missing fields take the YAML defaults. */
+  rules?: Partial<RuleConfig>[];
+  defaultTtlMs?: number;
+  inTransactions?: boolean;
+  maxEntrySizeBytes?: number;
+  maxMemoryBytes?: number;
+  tls?: { cert: string; key: string } | null;
+  /** Point the listener at another upstream port (e.g. a closed one). */
+  upstreamPort?: number;
+}
+
+export interface TestProxy {
+  port: number;
+  adminPort: number;
+  server: RunningServer;
+  config: Config;
+  /** Connection string through the proxy (database `test`, user postgres by default). */
+  url(db?: string, user?: string, password?: string): string;
+  stats(): Promise<Stats>;
+  /** POST /invalidate; resolves to the parsed JSON answer. */
+  invalidate(body: InvalidateBody): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+function logLevel(): Config['log']['level'] {
+  const wanted = process.env['SQLCACHED_TEST_LOG'];
+  if (wanted === undefined || wanted === '') return 'silent';
+  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+  return (levels as readonly string[]).includes(wanted) ? (wanted as Config['log']['level']) : 'debug';
+}
+
+/** The Config a test proxy runs with: everything explicit, nothing read from a file. */
+export function testConfig(overrides: ProxyOverrides = {}): Config {
+  const cache: CacheConfig = {
+    store: 'memory',
+    maxMemoryBytes: overrides.maxMemoryBytes ?? 64 * 1024 * 1024,
+    maxEntrySizeBytes: overrides.maxEntrySizeBytes ?? 1024 * 1024,
+    defaultTtlMs: overrides.defaultTtlMs ?? 60_000,
+    inTransactions: overrides.inTransactions ?? false,
+    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'sqlcached-test' },
+  };
+  const rules: RuleConfig[] = (overrides.rules ?? []).map((rule, index) => ({
+    index,
+    tables: rule.tables ?? null,
+    fingerprint: rule.fingerprint ?? null,
+    cache: rule.cache ?? true,
+    ttlMs: rule.ttlMs ?? null,
+  }));
+  return {
+    file: null,
+    listeners: [
+      {
+        name: 'pg',
+        protocol: 'postgres',
+        listen: { host: '127.0.0.1', port: 0 },
+        upstream: { host: PG_HOST, port: overrides.upstreamPort ?? PG_PORT },
+        tls: overrides.tls ?? null,
+      },
+    ],
+    cache,
+    rules,
+    admin: { listen: { host: '127.0.0.1', port: 0 } },
+    log: { level: logLevel(), pretty: false },
+  };
+}
+
+export async function startProxy(overrides: ProxyOverrides = {}): Promise<TestProxy> {
+  const config = testConfig(overrides);
+  const log = pino({ level: config.log.level });
+  const server: RunningServer = await startServer(config, { log });
+  const listener = server.listeners.find((l) => l.name === 'pg');
+  if (listener === undefined) throw new Error('startProxy: the server reports no listener named pg');
+  if (server.admin === null) throw new Error('startProxy: the server reports no admin port');
+  const port = listener.port;
+  const adminBase = `http://127.0.0.1:${server.admin.port}`;
+
+  const adminJson = async (path: string, init?: RequestInit): Promise<unknown> => {
+    const res = await fetch(`${adminBase}${path}`, init);
+    const text = await res.text();
+    if (!res.ok) throw new Error(`admin ${init?.method ?? 'GET'} ${path}: HTTP ${res.status}: ${text}`);
+    return JSON.parse(text) as unknown;
+  };
+
+  let stopped = false;
+  return {
+    port,
+    adminPort: server.admin.port,
+    server,
+    config,
+    url: (db = PG_DATABASE, user = PG_USER, password?: string) => pgUrl(port, db, user, password, '127.0.0.1'),
+    stats: async () => (await adminJson('/stats')) as Stats,
+    invalidate: (body) =>
+      adminJson('/invalidate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+    },
+  };
+}
+
+/** Difference of the hit/miss/bypass counters between two snapshots. */
+export function statsDelta(before: Stats, after: Stats): { hits: number; misses: number; bypasses: number; invalidations: number } {
+  return {
+    hits: after.hits - before.hits,
+    misses: after.misses - before.misses,
+    bypasses: after.bypasses - before.bypasses,
+    invalidations: after.invalidations - before.invalidations,
+  };
+}
