@@ -168,3 +168,6 @@ fi
 
 setup_postgres
 setup_mariadb
+# The login tests (SCRAM, MD5, cleartext through the proxy) need their
+# pg_hba.conf lines; the script is quiet when they are already there.
+bash "$(dirname "${BASH_SOURCE[0]}")/pg-test-auth.sh"

@@ -11,6 +11,7 @@ import type { CacheEntry, Store, StoreUsage, VersionSnapshot } from '../cache/st
 import type { Config } from '../config/schema.js';
 import type { Analysis } from '../sql/classifier.js';
 import { FailOpenStore, type StoreOp } from '../cache/fail-open.js';
+import { hasClockWord } from '../sql/volatile-literal.js';
 import { cacheKey } from './cache-key.js';
 import { CatalogMemo } from './catalog.js';
 import { decide } from './decide.js';
@@ -67,6 +68,12 @@ export class QueryCache {
   }
 
   /** cache.max_entry_size in force now: result capture stops buffering past it. */
+  /** A bound parameter such as 'now' or 'tomorrow 13:00' is evaluated per
+   * call when it lands in a date/time type: such a bind is never cached. */
+  isVolatileValue(text: string): boolean {
+    return hasClockWord(text);
+  }
+
   get maxEntrySize(): number {
     return this.config.cache.maxEntrySizeBytes;
   }

@@ -15,7 +15,7 @@ import type { CacheDecision, Decision } from '../core/types.js';
 import type { CacheEntry } from '../cache/store.js';
 import { decodeReadyForQuery } from './backend-codec.js';
 import { decodeBind, decodeClose, decodeDescribe, decodeExecute, decodeParse } from './frontend-codec.js';
-import { BackendCode, FrontendCode, type Frame } from './messages.js';
+import { BackendCode, FrontendCode, type Bind, type Frame } from './messages.js';
 import { emptyWrites, hasWrites, isNeutral, mergeWrites, type BatchItem, type Expectation, type FillPlan } from './pipeline.js';
 import { ResultCapture } from './result-capture.js';
 import type { PgSession, Step } from './session.js';
@@ -34,6 +34,8 @@ interface Portal {
   statement: Statement;
   /** Parameter formats, values and result formats, exactly as bound. */
   params: string;
+  /** A text parameter like 'now': the result changes with every call. */
+  volatile: boolean;
 }
 
 /** How far a held batch has got through the servable shape. */
@@ -166,7 +168,7 @@ export class ExtendedQuery {
         const bind = decodeBind(f.buf, f.start, f.end);
         const st = b.parse !== null ? b.parse : this.statements.get(bind.statement);
         if (st === undefined || st.name !== bind.statement) return false;
-        b.bind = { statement: st, params: f.buf.toString('latin1', bind.keyStart, bind.keyEnd) };
+        b.bind = this.portal(st, f, bind);
         b.bindPortal = bind.portal;
         b.stage = Stage.Bound;
         return true;
@@ -177,6 +179,10 @@ export class ExtendedQuery {
         if (ex.portal !== b.bindPortal) return false;
         if (ex.maxRows !== 0) {
           this.s.qc.stats.bypass('row-limit', b.bind!.statement.analysis.shaped.shape);
+          return false;
+        }
+        if (b.bind!.volatile) {
+          this.s.qc.stats.bypass('volatile-literal', b.bind!.statement.analysis.shaped.shape);
           return false;
         }
         const a = b.bind!.statement.analysis;
@@ -197,6 +203,18 @@ export class ExtendedQuery {
   private statement(name: string, sql: string, paramTypes: number[]): Statement {
     const analysis = this.s.qc.analyse('postgres', sql, { backslashEscapes: this.s.ctx.backslashEscapes });
     return { name, sql, paramTypes, signature: `${paramTypes.join(',')}\u0000${sql}`, analysis };
+  }
+
+  private portal(statement: Statement, f: Frame, bind: Bind): Portal {
+    let volatile = false;
+    // Format codes: none = all text, one = for every parameter, else one each.
+    const formats = bind.paramFormats;
+    for (let i = 0; i < bind.params.length && !volatile; i++) {
+      const value = bind.params[i];
+      const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i];
+      if (value != null && format === 0 && value.length <= 64) volatile = this.s.qc.isVolatileValue(value.toString('latin1'));
+    }
+    return { statement, params: f.buf.toString('latin1', bind.keyStart, bind.keyEnd), volatile };
   }
 
   private decideOnce(b: Batch, st: Statement): Decision {
@@ -345,7 +363,7 @@ export class ExtendedQuery {
             this.upstreamHas.set(st.name, st.signature);
             expect('lazy-parse');
           }
-          b.portals.set(bind.portal, { statement: st, params: f.buf.toString('latin1', bind.keyStart, bind.keyEnd) });
+          b.portals.set(bind.portal, this.portal(st, f, bind));
         } else {
           b.portals.delete(bind.portal);
         }
@@ -360,7 +378,7 @@ export class ExtendedQuery {
           if (st !== undefined) fill = this.fillPlan(b, st, 'DS', '');
         } else {
           const portal = b.portals.get(d.name);
-          if (portal !== undefined) fill = this.fillPlan(b, portal.statement, 'DP', portal.params);
+          if (portal !== undefined && !portal.volatile) fill = this.fillPlan(b, portal.statement, 'DP', portal.params);
         }
         expect('describe', fill);
         break;
@@ -384,7 +402,7 @@ export class ExtendedQuery {
         mergeWrites(item.writes, w);
         item.effects.push(...c.sessionEffects);
         item.neutral &&= isNeutral(c);
-        const fill = ex.maxRows === 0 ? this.fillPlan(b, st, 'E', portal.params) : null;
+        const fill = ex.maxRows === 0 && !portal.volatile ? this.fillPlan(b, st, 'E', portal.params) : null;
         expect('execute', fill, hasWrites(w) ? w : null);
         break;
       }

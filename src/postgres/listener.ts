@@ -60,7 +60,7 @@ export async function startPgListener(cfg: ListenerConfig, queryCache: QueryCach
   });
   server.on('error', (err) => log.error({ err }, 'listener error'));
   const address = server.address() as net.AddressInfo;
-  log.info({ listener: cfg.name, listen: `${address.address}:${address.port}`, upstream: upstreamAddress }, 'listening');
+  log.info({ listen: `${address.address}:${address.port}`, upstream: upstreamAddress }, 'listener started');
 
   return {
     name: cfg.name,

@@ -2,6 +2,7 @@
 // into one string (`contextKey`) that goes into every cache key. Two sessions
 // share cached results only when their contextKeys are equal.
 
+import { createHash } from 'node:crypto';
 import type { BypassReason, SessionEffect } from '../core/types.js';
 
 /** Reported by the server in ParameterStatus; all but these go in the key. */
@@ -26,6 +27,13 @@ export const LOOKED_UP_SETTINGS = [
   'quote_all_identifiers',
   'client_min_messages',
 ] as const;
+
+/** Context strings run to hundreds of characters; keys carry a digest
+ * instead, so hashing a key on the hit path stays cheap. A digest, not a
+ * counter, so every proxy instance sharing a store names a context alike. */
+function contextDigest(full: string): string {
+  return createHash('sha256').update(full).digest('base64');
+}
 
 export interface Taint {
   reason: BypassReason;
@@ -68,7 +76,7 @@ export class PgSessionContext {
         if (!NOT_IN_KEY.has(k)) parts.push(`${k}=${v}`);
       }
       for (const [k, v] of [...this.looked].sort((a, b) => (a[0] < b[0] ? -1 : 1))) parts.push(`${k}=${v}`);
-      this.cachedKey = parts.join('\u0001');
+      this.cachedKey = contextDigest(parts.join('\u0001'));
     }
     return this.cachedKey;
   }

@@ -233,6 +233,10 @@ export class PgSession {
 
   private drainClient(): void {
     if (this.closed) return;
+    // Replies and forwarded messages of one chunk leave in one syscall each
+    // way (measured: uncorked, writes were half the CPU time of a hit).
+    this.client.cork();
+    this.upstream.cork();
     try {
       while (!this.suspended && !this.closed) {
         const frame = this.clientFramer.next();
@@ -244,6 +248,8 @@ export class PgSession {
       this.protocolViolation(err);
     } finally {
       this.flushRun();
+      this.upstream.uncork();
+      this.client.uncork();
     }
   }
 
@@ -410,7 +416,9 @@ export class PgSession {
   private writeClient(bytes: Buffer[]): void {
     this.flushRun();
     let ok = true;
+    this.client.cork();
     for (const b of bytes) ok = this.client.write(b) && ok;
+    this.client.uncork();
     if (!ok) this.upstream.pause();
   }
 
@@ -551,6 +559,8 @@ export class PgSession {
       if (!item.errored) {
         for (const e of item.effects) {
           this.ctx.apply(e);
+          // A SET inside a transaction is undone by ROLLBACK: read again then.
+          if (e.type === 'set' && status !== 'I') this.ctx.relookupAtTransactionEnd = true;
           if (e.type === 'deallocate') this.extended.deallocate(e.name);
         }
       } else if (item.effects.some((e) => e.type !== 'none')) {

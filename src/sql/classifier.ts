@@ -13,6 +13,8 @@ export interface Analysis {
 }
 
 export class Classifier {
+  private escapesMemo: ClassificationMemo | null = null;
+
   private constructor(private readonly memo: ClassificationMemo) {}
 
   static async load(opts?: { memoSize?: number }): Promise<Classifier> {
@@ -28,15 +30,16 @@ export class Classifier {
     if (dialect === 'mysql') throw new Error('mysql classifier not implemented yet');
     const shaped = shapeOf(sql, dialect, opts);
     const escapes = opts?.backslashEscapes === true;
-    // The shape already differs when the escape mode splits tokens
-    // differently; the flag in the key is belt and braces.
-    const key = (escapes ? 'p\\:' : 'p:') + shaped.shape;
-    let classification = this.memo.get(key);
+    // Texts read with backslash escapes (standard_conforming_strings off) get
+    // their own memo: a shape alone does not say how its text was lexed.
+    const memo = escapes ? (this.escapesMemo ??= new ClassificationMemo(this.memo.maxEntries)) : this.memo;
+    const key = shaped.shape;
+    let classification = memo.get(key);
     if (classification === undefined) {
       // Parse the text itself (not the shape: `?` is not SQL), rewritten
       // so libpg-query splits strings where the server does.
       classification = deepFreeze(classifyPostgres(escapes ? toStandardStrings(sql) : sql));
-      if (isShapeInvariant(classification)) this.memo.set(key, classification);
+      if (isShapeInvariant(classification)) memo.set(key, classification);
     }
     if (shaped.volatileLiteral && classification.cacheable) {
       // Not memoised: another text of the same shape may hold no clock word.
@@ -45,8 +48,14 @@ export class Classifier {
     return { shaped, classification };
   }
 
+  /** Both memos together (the backslash-escapes one is usually empty). */
   memoStats(): { size: number; hits: number; misses: number } {
-    return { size: this.memo.size, hits: this.memo.hits, misses: this.memo.misses };
+    const e = this.escapesMemo;
+    return {
+      size: this.memo.size + (e?.size ?? 0),
+      hits: this.memo.hits + (e?.hits ?? 0),
+      misses: this.memo.misses + (e?.misses ?? 0),
+    };
   }
 }
 

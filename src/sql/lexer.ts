@@ -212,3 +212,31 @@ function isRadixDigit(c: number, hex: boolean): boolean {
   const l = c | 0x20;
   return isDigit(c) || (l >= 97 && l <= 102);
 }
+
+/** Does a comment start at `i` (`c` is the character there)? MySQL's
+ * executable comments are code, not comments. */
+export function isCommentStart(sql: string, i: number, c: number, pg: boolean): boolean {
+  if (c === MINUS) return sql.charCodeAt(i + 1) === MINUS && (pg || isMysqlDashComment(sql, i));
+  if (c === SLASH) return sql.charCodeAt(i + 1) === STAR && (pg || mysqlExecutableMarker(sql, i) === 0);
+  return c === HASH && !pg;
+}
+
+/** At a MySQL `/*`: the length of an executable-comment marker (`/*!`,
+ * `/*M!`, `/*+`: code the server runs), or 0 for a plain comment. */
+export function mysqlExecutableMarker(sql: string, i: number): number {
+  const m = sql.charCodeAt(i + 2);
+  if (m === BANG || m === PLUS) return 3;
+  return m === 77 /* M */ && sql.charCodeAt(i + 3) === BANG ? 4 : 0;
+}
+
+/** Drops trailing spaces and `;` from an output, down to `floor` (the end of
+ * an unterminated literal, which keeps its bytes). */
+export function trimTrailingSeparators(s: string, floor: number): string {
+  let end = s.length;
+  while (end > floor) {
+    const c = s.charCodeAt(end - 1);
+    if (c !== SPACE && c !== SEMICOLON) break;
+    end--;
+  }
+  return end === s.length ? s : s.slice(0, end);
+}

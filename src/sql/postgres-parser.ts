@@ -1,7 +1,8 @@
 // classifyPostgres: the PostgreSQL grammar (libpg-query, WebAssembly) turns a
 // statement text into a Classification. The only importer of libpg-query.
 // Off the hot path: the classifier memoises results per shape, so this runs
-// once per shape (~20–60 µs a parse here).
+// once per shape (measured ~65 µs for a 95-char statement, parse + walk, on
+// the shared dev container).
 
 import { loadModule, parseSync } from 'libpg-query';
 import type { Classification, SessionEffect, StatementKind } from '../core/types.js';

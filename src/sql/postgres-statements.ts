@@ -35,7 +35,7 @@ const BEHAVIOUR_OBJECTS = new Set(['OBJECT_TRIGGER', 'OBJECT_POLICY', 'OBJECT_RU
 /** DDL that creates something no existing query's result can depend on. */
 const INERT_DDL = new Set(['CreateEnumStmt', 'CompositeTypeStmt', 'CreateDomainStmt', 'CreateRangeStmt', 'CreateStatsStmt', 'AlterStatsStmt', 'CreateTableSpaceStmt']);
 
-/** Utility statements that read or write no table data. */
+/** Utility statements that change no table data (their relations count as reads). */
 const PLAIN_OTHER = new Set([
   'VariableShowStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt', 'VacuumStmt', 'ClusterStmt', 'ReindexStmt',
   'CheckPointStmt', 'LockStmt', 'FetchStmt', 'ClosePortalStmt', 'DeclareCursorStmt',

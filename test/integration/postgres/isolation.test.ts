@@ -93,6 +93,20 @@ describe('volatile and session-specific functions', () => {
     expect(seen.size, `six calls, six values of ${expr}`).toBe(6);
   });
 
+  it.each(['now', 'today', 'tomorrow 13:00'])("a bound parameter '%s' cast to a time is never answered from cache", async (value) => {
+    const c = await open(proxy.url());
+    const text = `SELECT $1::timestamptz AS x, count(*) AS n FROM ${I} WHERE id > $2`;
+    const seen = new Set<string>();
+    for (let i = 0; i < 3; i += 1) {
+      const r = await c.query({ text, values: [value, 0], types: rawTypes });
+      seen.add(String(r.rows[0].x));
+    }
+    const shape = (await proxy.stats()).queries.find((q) => q.fingerprint === text);
+    expect(shape?.calls, 'the proxy saw the statement').toBeGreaterThan(0);
+    expect(shape?.hits ?? 0, 'never a hit').toBe(0);
+    if (value === 'now') expect(seen.size, 'three calls, three times').toBe(3);
+  });
+
   it.each([
     ['pg_backend_pid()', {}, {}],
     [`current_setting('application_name')`, { application_name: 'iso-one' }, { application_name: 'iso-two' }],
