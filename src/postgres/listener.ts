@@ -11,6 +11,9 @@ import type { QueryCache } from '../core/query-cache.js';
 import { PgSession } from './session.js';
 import { runStartup } from './startup.js';
 
+/** How long a busy session may finish its request at shutdown. */
+const DRAIN_GRACE_MS = 10_000;
+
 export interface PgListener {
   readonly name: string;
   readonly host: string;
@@ -69,8 +72,10 @@ export async function startPgListener(cfg: ListenerConfig, queryCache: QueryCach
     connections: () => sessions.size + starting.size,
     close: () =>
       new Promise<void>((resolve) => {
+        // Resolves once every connection has ended: idle sessions at once,
+        // busy ones after their current request (at most DRAIN_GRACE_MS).
         server.close(() => resolve());
-        for (const s of sessions) s.close('proxy shutting down');
+        for (const s of sessions) s.drain(DRAIN_GRACE_MS);
         for (const sock of starting) sock.destroy();
       }),
   };

@@ -19,33 +19,29 @@ import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { QueryCache } from '../core/query-cache.js';
 import type { Analysis } from '../core/types.js';
-import type { CacheDecision, Classification, Decision, SessionView } from '../core/types.js';
-import type { VersionSnapshot } from '../cache/store.js';
+import type { Classification, Decision, SessionView } from '../core/types.js';
 import {
   decodeDataRowText,
   decodeErrorResponse,
   decodeParameterStatus,
   decodeReadyForQuery,
 } from './backend-codec.js';
-import { decodeQuery, type MessageFramer } from './frontend-codec.js';
+import type { MessageFramer } from './frontend-codec.js';
 import { BackendCode, FrontendCode, ProtocolError, type Frame, type TransactionStatus } from './messages.js';
 import { lookupSql, readLookup, type LookupRequest } from './catalog-lookup.js';
 import { ExtendedQuery } from './extended-query.js';
+import { SimpleQuery } from './simple-query.js';
 import {
   emptyWrites,
   hasWrites,
-  isNeutral,
   mergeWrites,
-  type BatchItem,
-  type FillPlan,
   type InFlight,
   type LookupItem,
   type WriteSet,
 } from './pipeline.js';
-import { ResultCapture } from './result-capture.js';
 import { PgSessionContext } from './session-context.js';
-import { CONNECTION_FAILURE, PROTOCOL_VIOLATION, errorResponse } from './sqlstate.js';
-import { encodeQuery, encodeTerminate, readyForQuery } from './writer.js';
+import { ADMIN_SHUTDOWN, CONNECTION_FAILURE, PROTOCOL_VIOLATION, errorResponse } from './sqlstate.js';
+import { encodeQuery, encodeTerminate } from './writer.js';
 import type { Authenticated } from './startup.js';
 
 /** How a suspended client message goes on: handled again, or already done. */
@@ -67,7 +63,8 @@ export class PgSession {
   private readonly clientFramer: MessageFramer;
   private readonly upstreamFramer: MessageFramer;
   private readonly deps: SessionDeps;
-  private readonly extended: ExtendedQuery;
+  readonly extended: ExtendedQuery;
+  private readonly simple: SimpleQuery;
 
   status: TransactionStatus;
   readonly inflight: InFlight[] = [];
@@ -85,6 +82,7 @@ export class PgSession {
   /** After a failed catalog look-up, none is tried again until then. */
   private lookupsPausedUntil = 0;
   private readonly debug: boolean;
+  private draining = false;
 
   constructor(auth: Authenticated, deps: SessionDeps) {
     this.client = auth.client;
@@ -98,6 +96,7 @@ export class PgSession {
     this.ctx = new PgSessionContext(auth.parameters);
     for (const [k, v] of auth.serverParameters) this.ctx.parameterStatus(k, v);
     this.extended = new ExtendedQuery(this);
+    this.simple = new SimpleQuery(this);
     this.debug = this.log.isLevelEnabled('debug');
 
     this.client.on('data', (chunk: Buffer) => this.onClientData(chunk));
@@ -286,7 +285,7 @@ export class PgSession {
   private onClientMessage(f: Frame, retried = false): Promise<Step> | undefined {
     switch (f.type) {
       case FrontendCode.Query:
-        return this.onQuery(f, retried);
+        return this.simple.onQuery(f, retried);
       case FrontendCode.Parse:
       case FrontendCode.Bind:
       case FrontendCode.Describe:
@@ -317,88 +316,10 @@ export class PgSession {
     }
   }
 
-  // ---- simple query (hot path for cached simple-protocol reads) ----
-
-  private onQuery(f: Frame, retried: boolean): Promise<Step> | undefined {
-    this.extended.beforeSimpleQuery();
-    const sql = decodeQuery(f.buf, f.start, f.end).sql;
-    const a = this.qc.analyse('postgres', sql, { backslashEscapes: this.ctx.backslashEscapes });
-    const c = a.classification;
-    if (!retried && this.canLookUp()) {
-      const need = this.lookupNeeded(c);
-      if (need !== null) return this.lookUp(need);
-    }
-    const d = sql.includes('\uFFFD') ? this.refuse(a, 'encoding') : this.decide(a);
-    const bytes = f.buf.subarray(f.start, f.end);
-    if (d.action === 'cache') {
-      const key = this.qc.key(this.view(), 'Q', a.shaped.keyText, '');
-      const started = performance.now();
-      const entry = this.qc.lookup(d, key);
-      if (entry instanceof Promise) {
-        return entry.then(async (e): Promise<Step> => {
-          if (e) this.serveHit(d, e.body, started);
-          else await this.forwardMiss(d, key, bytes, a);
-          return 'done';
-        });
-      }
-      if (entry !== undefined) {
-        this.serveHit(d, entry.body, started);
-        return undefined;
-      }
-      return this.forwardMiss(d, key, bytes, a);
-    }
-    this.trace(d, null);
-    this.forwardSimple(bytes, a, d, null);
-    return undefined;
-  }
-
   refuse(a: Analysis, reason: 'encoding'): Decision {
     this.qc.stats.bypass(reason, a.shaped.shape);
     const c = a.classification;
     return { action: 'bypass', reason, shape: a.shaped.shape, writes: c.writes, writesUnknown: c.writesUnknown || c.kind !== 'read' };
-  }
-
-  private serveHit(d: CacheDecision, body: Buffer, started: number): void {
-    this.sendLocal([body, readyForQuery(this.status)]);
-    const micros = (performance.now() - started) * 1000;
-    this.qc.stats.hit(d, micros);
-    this.trace(d, 'hit', micros);
-  }
-
-  private forwardMiss(d: CacheDecision, key: string, bytes: Buffer, a: Analysis): Promise<Step> | undefined {
-    this.qc.stats.miss(d);
-    this.trace(d, 'miss');
-    const snap = this.qc.snapshot(d);
-    const plan = (s: VersionSnapshot): FillPlan => ({
-      decision: d,
-      key,
-      snapshot: s,
-      capture: new ResultCapture(this.qc.maxEntrySize),
-      sentAt: performance.now(),
-    });
-    if (snap instanceof Promise) {
-      return snap.then((s): Step => {
-        this.forwardSimple(bytes, a, d, plan(s));
-        return 'done';
-      });
-    }
-    this.forwardSimple(bytes, a, d, plan(snap));
-    return undefined;
-  }
-
-  private forwardSimple(bytes: Buffer, a: Analysis, d: Decision, fill: FillPlan | null): void {
-    const c = a.classification;
-    this.inflight.push({
-      type: 'simple',
-      fill,
-      fills: [],
-      writes: this.writesOf(c, d),
-      effects: c.sessionEffects,
-      neutral: isNeutral(c),
-      errored: false,
-    });
-    this.extended.upstreamUnnamedDestroyed();
-    this.sendUpstream(bytes);
   }
 
   // ---- output ----
@@ -487,7 +408,7 @@ export class PgSession {
         return this.onLookupReply(item, f);
       case 'simple':
       case 'relay':
-        return this.onSimpleReply(item, f);
+        return this.simple.onReply(item, f);
       case 'batch':
         return this.extended.onReply(item, f);
     }
@@ -516,34 +437,6 @@ export class PgSession {
       default:
         return; // RowDescription, CommandComplete: the proxy's own
     }
-  }
-
-  private onSimpleReply(item: Extract<InFlight, { type: 'simple' | 'relay' }>, f: Frame): void {
-    const fill = item.type === 'simple' ? item.fill : null;
-    switch (f.type) {
-      case BackendCode.CommandComplete:
-        // The write is done: bump before the client can see it acknowledged.
-        if (hasWrites(item.writes)) this.bump(item.writes);
-        break;
-      case BackendCode.ErrorResponse:
-        item.errored = true;
-        fill?.capture.refuse('error-result');
-        break;
-      case BackendCode.CopyInResponse:
-      case BackendCode.CopyOutResponse:
-      case BackendCode.CopyBothResponse:
-        fill?.capture.refuse('too-large');
-        break;
-      case BackendCode.ReadyForQuery:
-        if (fill) item.fills.push(fill);
-        this.requestDone(item, decodeReadyForQuery(f.buf, f.start, f.end));
-        this.relayFrame(f);
-        this.inflight.shift();
-        this.flushLocals();
-        return;
-    }
-    fill?.capture.add(f.buf, f.start, f.end);
-    this.relayFrame(f);
   }
 
   private refuseFills(item: Exclude<InFlight, LookupItem | { type: 'local' }>, reason: 'session-state'): void {
@@ -603,6 +496,27 @@ export class PgSession {
       const item = this.inflight.shift() as { type: 'local'; bytes: Buffer[] };
       this.writeClient(item.bytes);
     }
+    if (this.draining && this.idle()) this.shutDown();
+  }
+
+  private idle(): boolean {
+    return this.inflight.length === 0 && !this.extended.forwarding() && !this.suspended;
+  }
+
+  /**
+   * Proxy shutdown: a session between requests ends now; a busy one once its
+   * replies are relayed, or at `graceMs` at the latest. Either way the
+   * client hears 57P01, as from a server shutting down.
+   */
+  drain(graceMs: number): void {
+    if (this.closed || this.draining) return;
+    this.draining = true;
+    if (this.idle()) this.shutDown();
+    else setTimeout(() => this.shutDown(), graceMs).unref();
+  }
+
+  private shutDown(): void {
+    this.failClient(ADMIN_SHUTDOWN, 'sqlcached: terminating connection because the proxy is shutting down');
   }
 
   // ---- endings ----
