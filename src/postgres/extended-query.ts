@@ -330,7 +330,17 @@ export class ExtendedQuery {
   }
 
   private startForwarding(b: Batch): void {
-    b.item = { type: 'batch', expect: [], next: 0, writes: emptyWrites(), effects: [], neutral: true, errored: false, fills: [] };
+    b.item = {
+      type: 'batch',
+      expect: [],
+      next: 0,
+      writes: emptyWrites(),
+      committedAtCommandComplete: false, // the implicit transaction commits at Sync
+      effects: [],
+      neutral: true,
+      errored: false,
+      fills: [],
+    };
     this.s.inflight.push(b.item);
     const held = b.held;
     b.held = [];

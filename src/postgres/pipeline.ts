@@ -56,6 +56,9 @@ export interface Expectation {
 
 interface RequestBase {
   writes: WriteSet;
+  /** The server commits before its CommandComplete (one statement in a
+   * simple Query): the bump there was after the commit, no second needed. */
+  committedAtCommandComplete: boolean;
   effects: SessionEffect[];
   /** Cannot change the transaction status or the session context (no
    * BEGIN/COMMIT, no SET…): later requests may be decided before it ends. */

@@ -149,10 +149,11 @@ export class PgSession {
 
   decide(a: Analysis): Decision {
     const d = this.qc.decide(a, this.view());
-    if (d.action === 'cache' && !this.predictable()) {
-      this.qc.stats.bypass('pipeline', d.shape);
-      return { action: 'bypass', reason: 'pipeline', shape: d.shape, writes: [], writesUnknown: false };
-    }
+    if (d.action !== 'cache') return d;
+    // The key holds the settings as last read: after a SET they must be read
+    // again before anything is cached or served.
+    if (!this.ctx.settingsKnown) return this.refuse(a, 'session-state', 'session settings not read yet');
+    if (!this.predictable()) return this.refuse(a, 'pipeline', 'an earlier request may change the transaction or the settings');
     return d;
   }
 
@@ -185,10 +186,12 @@ export class PgSession {
   /** What the decision for `c` still needs from the catalog, or null. */
   lookupNeeded(c: Classification): LookupRequest | null {
     if (!c.cacheable && c.writes.length === 0) return null;
-    const settings = c.cacheable && !this.ctx.settingsKnown;
+    // Facts about names hold under one search_path: until it is known, ask
+    // for the settings and every name together, and learn them under it.
+    if (!this.ctx.settingsKnown) return { settings: true, relations: c.relations, functions: c.cacheable ? c.functions : [] };
     const missing = this.qc.catalog.missing(this.view().catalogScope, c);
-    if (!settings && missing.relations.length === 0 && missing.functions.length === 0) return null;
-    return { settings, relations: missing.relations, functions: c.cacheable ? missing.functions : [] };
+    if (missing.relations.length === 0 && missing.functions.length === 0) return null;
+    return { settings: false, relations: missing.relations, functions: c.cacheable ? missing.functions : [] };
   }
 
   /** A look-up may go upstream only between requests, outside a failed transaction. */
@@ -303,7 +306,7 @@ export class PgSession {
         // The fast-path function call interface: any function, any effect.
         const writes = emptyWrites();
         writes.unknown = true;
-        this.inflight.push({ type: 'relay', writes, effects: [], neutral: false, errored: false, fills: [] });
+        this.inflight.push({ type: 'relay', writes, committedAtCommandComplete: false, effects: [], neutral: false, errored: false, fills: [] });
         this.sendUpstream(f.buf.subarray(f.start, f.end));
         return undefined;
       }
@@ -316,10 +319,11 @@ export class PgSession {
     }
   }
 
-  refuse(a: Analysis, reason: 'encoding'): Decision {
-    this.qc.stats.bypass(reason, a.shaped.shape);
+  /** A bypass the session itself decides (the core could not know). */
+  refuse(a: Analysis, reason: 'encoding' | 'session-state' | 'pipeline', detail?: string): Decision {
+    this.qc.stats.bypass(reason, a.shaped.shape, detail);
     const c = a.classification;
-    return { action: 'bypass', reason, shape: a.shaped.shape, writes: c.writes, writesUnknown: c.writesUnknown || c.kind !== 'read' };
+    return { action: 'bypass', reason, detail, shape: a.shaped.shape, writes: c.writes, writesUnknown: c.writesUnknown || c.kind !== 'read' };
   }
 
   // ---- output ----
@@ -462,8 +466,8 @@ export class PgSession {
       }
     }
     if (hasWrites(item.writes)) {
-      if (status === 'I') this.bump(item.writes);
-      else mergeWrites(this.txnWrites, item.writes);
+      if (status !== 'I') mergeWrites(this.txnWrites, item.writes);
+      else if (!item.committedAtCommandComplete || before !== 'I') this.bump(item.writes);
     }
     if (status === 'I' && before !== 'I') {
       // COMMIT or ROLLBACK: what the transaction wrote is visible (or gone) now.

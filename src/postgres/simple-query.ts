@@ -84,6 +84,8 @@ export class SimpleQuery {
       fill,
       fills: [],
       writes: this.s.writesOf(c, d),
+      // exec_simple_query commits the last statement before its EndCommand.
+      committedAtCommandComplete: c.statementCount === 1,
       effects: c.sessionEffects,
       neutral: isNeutral(c),
       errored: false,

@@ -1,0 +1,149 @@
+// Differential protocol scripts for the review tests: the same client
+// messages sent over a raw socket to the proxy and to the database, the
+// replies normalised (backend pid and other per-connection values dropped)
+// so the two transcripts can be compared with toEqual.
+
+import type { BackendMessage } from 'pg-protocol/dist/messages.js';
+import { serialize } from 'pg-protocol';
+import { PG_PORT, uniqueName } from './db.js';
+import { RawClient } from './wire.js';
+
+export type Msg = Record<string, unknown> & { name: string };
+
+/** The parts of a server message a client can observe, minus per-connection noise. */
+export function normalise(m: BackendMessage): Msg {
+  const any = m as unknown as Record<string, unknown>;
+  switch (m.name) {
+    case 'error':
+    case 'notice':
+      return {
+        name: m.name,
+        severity: any['severity'],
+        code: any['code'],
+        message: any['message'],
+        detail: any['detail'],
+        hint: any['hint'],
+        position: any['position'],
+      };
+    case 'dataRow':
+      return { name: m.name, fields: any['fields'] };
+    case 'rowDescription':
+      return {
+        name: m.name,
+        fields: (any['fields'] as Array<Record<string, unknown>>).map((f) => ({
+          name: f['name'],
+          tableID: f['tableID'],
+          columnID: f['columnID'],
+          dataTypeID: f['dataTypeID'],
+          format: f['format'],
+        })),
+      };
+    case 'parameterDescription':
+      return { name: m.name, dataTypeIDs: any['dataTypeIDs'] };
+    case 'commandComplete':
+      return { name: m.name, text: any['text'] };
+    case 'readyForQuery':
+      return { name: m.name, status: any['status'] };
+    case 'parameterStatus':
+      return { name: m.name, parameterName: any['parameterName'], parameterValue: any['parameterValue'] };
+    case 'notification':
+      return { name: m.name, channel: any['channel'], payload: any['payload'] };
+    case 'copyInResponse':
+    case 'copyOutResponse':
+      return { name: m.name, binary: any['binary'], columnTypes: any['columnTypes'] };
+    case 'copyData':
+      return { name: m.name, length: (any['chunk'] as Buffer).length };
+    default:
+      return { name: m.name };
+  }
+}
+
+export const names = (msgs: Msg[]): string[] => msgs.map((m) => m.name);
+
+export class Wire {
+  private constructor(
+    readonly raw: RawClient,
+    readonly app: string,
+  ) {}
+
+  static async open(port: number, app = uniqueName('rv_wire'), extra: Record<string, string> = {}): Promise<Wire> {
+    const raw = await RawClient.connect(port);
+    await raw.startup({ user: 'postgres', database: 'test', application_name: app, ...extra });
+    return new Wire(raw, app);
+  }
+
+  /** The BackendKeyData the session got at startup. */
+  get key(): { processID: number; secretKey: number } {
+    const k = this.raw.messages.find((m) => m.name === 'backendKeyData') as unknown as { processID: number; secretKey: number };
+    return { processID: k.processID, secretKey: k.secretKey };
+  }
+
+  /**
+   * Send `buf`, then wait until `readies` more ReadyForQuery arrived (or
+   * `until` holds on the new messages); the messages received meanwhile,
+   * normalised, with a final `{name: 'TIMEOUT'}` if the wait ran out and
+   * `{name: 'CLOSED'}` if the connection closed.
+   */
+  async send(buf: Buffer | Buffer[], readies = 1, opts: { timeoutMs?: number; until?: (msgs: Msg[]) => boolean } = {}): Promise<Msg[]> {
+    const from = this.raw.messages.length;
+    const ready = this.raw.count('readyForQuery');
+    this.raw.write(Array.isArray(buf) ? Buffer.concat(buf) : buf);
+    const done = opts.until
+      ? () => opts.until!(this.raw.messages.slice(from).map(normalise))
+      : () => this.raw.count('readyForQuery') >= ready + readies;
+    const ok = await this.raw.until(done, opts.timeoutMs ?? 5_000);
+    // Let anything that would follow (a stray reply) arrive too.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const out = this.raw.messages.slice(from).map(normalise).filter((m) => m.name !== 'parameterStatus');
+    if (!ok && !this.raw.closed) out.push({ name: 'TIMEOUT' });
+    if (this.raw.closed) out.push({ name: 'CLOSED' });
+    return out;
+  }
+
+  query(sql: string): Promise<Msg[]> {
+    return this.send(serialize.query(sql));
+  }
+
+  close(): void {
+    this.raw.destroy();
+  }
+}
+
+/** One step of a script: the bytes to send and how many ReadyForQuery end it. */
+export interface Step {
+  send: Buffer | Buffer[];
+  readies?: number;
+  timeoutMs?: number;
+}
+
+/** Run the same script on a fresh session to `port`; the transcript of each step. */
+export async function transcript(port: number, steps: Step[], before: string[] = []): Promise<Msg[][]> {
+  const w = await Wire.open(port);
+  try {
+    for (const sql of before) await w.query(sql);
+    const out: Msg[][] = [];
+    for (const s of steps) out.push(await w.send(s.send, s.readies ?? 1, s.timeoutMs === undefined ? {} : { timeoutMs: s.timeoutMs }));
+    return out;
+  } finally {
+    w.close();
+  }
+}
+
+/** The script's transcript through the proxy and directly, in that order. */
+export async function differential(proxyPort: number, steps: Step[], before: string[] = []): Promise<{ proxy: Msg[][]; db: Msg[][] }> {
+  const proxy = await transcript(proxyPort, steps, before);
+  const db = await transcript(PG_PORT, steps, before);
+  return { proxy, db };
+}
+
+// Short builders over pg-protocol's serializer.
+export const P = (text: string, name = '', types: number[] = []): Buffer => serialize.parse({ name, text, types });
+export const B = (statement = '', values: unknown[] = [], portal = ''): Buffer => serialize.bind({ statement, values, portal });
+export const E = (portal = '', rows = 0): Buffer => serialize.execute({ portal, rows });
+export const DS = (name = ''): Buffer => serialize.describe({ type: 'S', name });
+export const DP = (name = ''): Buffer => serialize.describe({ type: 'P', name });
+export const CS = (name = ''): Buffer => serialize.close({ type: 'S', name });
+export const CP = (name = ''): Buffer => serialize.close({ type: 'P', name });
+export const H = (): Buffer => serialize.flush();
+export const S = (): Buffer => serialize.sync();
+export const Q = (sql: string): Buffer => serialize.query(sql);
