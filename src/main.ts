@@ -140,7 +140,8 @@ async function run(file: string, initial: Config, io: MainIo): Promise<number> {
       return;
     }
     log.level = next.log.level;
-    if (next.log.pretty !== current.log.pretty) log.warn('log.pretty takes effect at the next start');
+    const atNextStart = restartOnlyChanges(current, next);
+    if (atNextStart.length > 0) log.warn({ settings: atNextStart }, 'these settings take effect at the next start');
     current = next;
   };
 
@@ -209,4 +210,19 @@ function readForReload(file: string, log: Logger): Config | null {
     log.error({ file, error }, 'config reload refused; keeping the running config');
     return null;
   }
+}
+
+/** What a reload cannot apply to a running proxy: sockets and the store are
+ * built once (rules, TTLs, in_transactions, max_entry_size and log.level
+ * apply at once). */
+export function restartOnlyChanges(before: Config, after: Config): string[] {
+  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+  const out: string[] = [];
+  if (!same(before.listeners, after.listeners)) out.push('listeners');
+  if (!same(before.admin, after.admin)) out.push('admin');
+  if (before.cache.store !== after.cache.store) out.push('cache.store');
+  if (before.cache.maxMemoryBytes !== after.cache.maxMemoryBytes) out.push('cache.max_memory');
+  if (!same(before.cache.redis, after.cache.redis)) out.push('cache.redis');
+  if (before.log.pretty !== after.log.pretty) out.push('log.pretty');
+  return out;
 }

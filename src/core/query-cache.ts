@@ -134,7 +134,11 @@ export class QueryCache {
     this.remember(d.database); // invalidate({table}) must reach every database that has entries
     const entry: CacheEntry = { key, head, body, storedAt: Date.now(), shape: d.shape, snapshot: snap };
     try {
-      const r = this.store.put(entry, d.ttlMs);
+      // Freshness is decided at lookup against the TTL in force then, so a
+      // reload that lengthens a TTL reaches entries already stored. The
+      // memory store keeps entries until LRU eviction; a shared store
+      // (Redis) gets an expiry so it never keeps what no TTL could serve.
+      const r = this.store.put(entry, this.store.kind === 'memory' ? 0 : d.ttlMs);
       if (r instanceof Promise) r.catch((err: unknown) => this.log.warn({ err }, 'cache fill failed'));
     } catch (err) {
       this.log.warn({ err }, 'cache fill failed');

@@ -45,6 +45,8 @@ export interface StatsSnapshot {
   store_errors: number;
   uptime_s: number;
   bypass_reasons: Partial<Record<BypassReason, number>>;
+  /** Misses whose result was not stored, by why (too-large, error-result…). */
+  not_stored: Partial<Record<BypassReason, number>>;
   /** "db.table" → counters; invalidations of a whole database are under "db.*". */
   tables: Record<string, TableStats>;
   /** Top 100 fingerprints by calls, descending. */
@@ -80,6 +82,7 @@ export class Stats {
   private stores = 0;
   private storeErrors = 0;
   private readonly reasons = new Map<BypassReason, number>();
+  private readonly notStoredReasons = new Map<BypassReason, number>();
   private readonly shapes = new Map<string, ShapeCounters>();
   /** database → table → counters (nested so the hot path builds no "db.table" string). */
   private readonly tables = new Map<string, Map<string, TableStats>>();
@@ -132,6 +135,15 @@ export class Stats {
   }
 
   /** A table (or '*': the whole database; database '*': everything) was invalidated. */
+  /** A miss whose result could not be stored: counted apart from bypasses
+   * (the call was already counted as a miss), and shown on its shape. */
+  notStored(reason: BypassReason, shape: string, detail?: string): void {
+    this.notStoredReasons.set(reason, (this.notStoredReasons.get(reason) ?? 0) + 1);
+    const s = this.shape(shape);
+    s.bypassReason = reason;
+    s.detail = detail ?? null;
+  }
+
   invalidate(database: string, table: string): void {
     this.invalidations++;
     this.table(database, table).invalidations++;
@@ -161,6 +173,7 @@ export class Stats {
       store_errors: this.storeErrors,
       uptime_s: Math.floor((this.now() - this.started) / 1000),
       bypass_reasons: Object.fromEntries(this.reasons),
+      not_stored: Object.fromEntries(this.notStoredReasons),
       tables,
       queries: top.map(([fingerprint, s]) => ({
         fingerprint,

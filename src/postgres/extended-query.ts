@@ -487,13 +487,13 @@ export class ExtendedQuery {
         item.next++;
         break;
       case BackendCode.PortalSuspended:
-        e?.fill?.capture.refuse('too-large');
+        e?.fill?.capture.refuse('row-limit');
         item.next++;
         break;
       case BackendCode.CopyInResponse:
       case BackendCode.CopyOutResponse:
       case BackendCode.CopyBothResponse:
-        e?.fill?.capture.refuse('too-large');
+        e?.fill?.capture.refuse('not-a-read');
         break;
       case BackendCode.ErrorResponse: {
         item.errored = true;

@@ -4,11 +4,13 @@
 // small enough. Past max_entry_size it lets go of everything it held: the
 // rest of a large result streams through uncached.
 
+import type { BypassReason } from '../core/types.js';
+
 export class ResultCapture {
   private pieces: Buffer[] = [];
   private size = 0;
   /** Why this capture will not be stored, once it is known. */
-  refused: 'too-large' | 'error-result' | 'session-state' | null = null;
+  refused: BypassReason | null = null;
 
   constructor(private readonly maxBytes: number) {}
 
@@ -22,7 +24,7 @@ export class ResultCapture {
     this.pieces.push(buf.subarray(start, end));
   }
 
-  refuse(reason: 'too-large' | 'error-result' | 'session-state'): void {
+  refuse(reason: BypassReason): void {
     this.refused ??= reason;
     this.pieces = [];
   }

@@ -154,7 +154,20 @@ export class PgSession {
     // again before anything is cached or served.
     if (!this.ctx.settingsKnown) return this.refuse(a, 'session-state', 'session settings not read yet');
     if (!this.predictable()) return this.refuse(a, 'pipeline', 'an earlier request may change the transaction or the settings');
+    if (this.status !== 'I' && this.transactionWrote(d.reads)) {
+      return this.refuse(a, 'in-transaction', 'the transaction wrote a table this reads');
+    }
     return d;
+  }
+
+  /** With in_transactions: true, a transaction must still read its own writes. */
+  private transactionWrote(reads: readonly string[]): boolean {
+    const wrote = (w: WriteSet): boolean => w.unknown || reads.some((t) => w.tables.has(t));
+    if (wrote(this.txnWrites)) return true;
+    for (const item of this.inflight) {
+      if (item.type !== 'lookup' && item.type !== 'local' && wrote(item.writes)) return true;
+    }
+    return false;
   }
 
   /** At debug level, one line per statement: fingerprint, decision, time. */
@@ -185,13 +198,14 @@ export class PgSession {
 
   /** What the decision for `c` still needs from the catalog, or null. */
   lookupNeeded(c: Classification): LookupRequest | null {
-    if (!c.cacheable && c.writes.length === 0) return null;
+    // Functions matter even when nothing is cached: an unknown one may write.
+    if (!c.cacheable && c.writes.length === 0 && c.functions.length === 0) return null;
     // Facts about names hold under one search_path: until it is known, ask
     // for the settings and every name together, and learn them under it.
-    if (!this.ctx.settingsKnown) return { settings: true, relations: c.relations, functions: c.cacheable ? c.functions : [] };
+    if (!this.ctx.settingsKnown) return { settings: true, relations: c.relations, functions: c.functions };
     const missing = this.qc.catalog.missing(this.view().catalogScope, c);
     if (missing.relations.length === 0 && missing.functions.length === 0) return null;
-    return { settings: false, relations: missing.relations, functions: c.cacheable ? missing.functions : [] };
+    return { settings: false, relations: missing.relations, functions: missing.functions };
   }
 
   /** A look-up may go upstream only between requests, outside a failed transaction. */
@@ -320,7 +334,7 @@ export class PgSession {
   }
 
   /** A bypass the session itself decides (the core could not know). */
-  refuse(a: Analysis, reason: 'encoding' | 'session-state' | 'pipeline', detail?: string): Decision {
+  refuse(a: Analysis, reason: 'encoding' | 'session-state' | 'pipeline' | 'in-transaction', detail?: string): Decision {
     this.qc.stats.bypass(reason, a.shaped.shape, detail);
     const c = a.classification;
     return { action: 'bypass', reason, detail, shape: a.shaped.shape, writes: c.writes, writesUnknown: c.writesUnknown || c.kind !== 'read' };
@@ -479,7 +493,7 @@ export class PgSession {
       const body = plan.capture.take();
       const stored = body !== null && !item.errored && status === 'I';
       if (stored) this.qc.fill(plan.decision, plan.key, plan.snapshot, null, body);
-      else if (plan.capture.refused !== null) this.qc.stats.bypass(plan.capture.refused, plan.decision.shape);
+      else if (plan.capture.refused !== null) this.qc.stats.notStored(plan.capture.refused, plan.decision.shape);
       this.qc.stats.upstreamDone(plan.decision.shape, performance.now() - plan.sentAt, plan.capture.bytes, stored);
     }
   }

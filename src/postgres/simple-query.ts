@@ -108,7 +108,7 @@ export class SimpleQuery {
       case BackendCode.CopyInResponse:
       case BackendCode.CopyOutResponse:
       case BackendCode.CopyBothResponse:
-        fill?.capture.refuse('too-large');
+        fill?.capture.refuse('not-a-read');
         break;
       case BackendCode.ReadyForQuery:
         if (fill) item.fills.push(fill);

@@ -147,3 +147,96 @@ export const CP = (name = ''): Buffer => serialize.close({ type: 'P', name });
 export const H = (): Buffer => serialize.flush();
 export const S = (): Buffer => serialize.sync();
 export const Q = (sql: string): Buffer => serialize.query(sql);
+
+/**
+ * A reader that keeps nothing: it frames server messages as they stream by
+ * and counts them, so a 100 MB result costs this side no memory. Pausing
+ * its socket makes it a slow reader.
+ */
+export class CountingReader {
+  readonly counts = new Map<string, number>();
+  bytes = 0;
+  private header = Buffer.alloc(5);
+  private headerFill = 0;
+  private remaining = 0;
+  private waiters: Array<() => void> = [];
+  closed = false;
+
+  constructor(readonly socket: import('node:net').Socket) {
+    socket.on('data', (d: Buffer) => this.feed(d));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+  }
+
+  count(type: string): number {
+    return this.counts.get(type) ?? 0;
+  }
+
+  private feed(d: Buffer): void {
+    this.bytes += d.length;
+    let i = 0;
+    while (i < d.length) {
+      if (this.remaining > 0) {
+        const take = Math.min(this.remaining, d.length - i);
+        this.remaining -= take;
+        i += take;
+        continue;
+      }
+      this.header[this.headerFill++] = d[i++]!;
+      if (this.headerFill === 5) {
+        const type = String.fromCharCode(this.header[0]!);
+        this.counts.set(type, (this.counts.get(type) ?? 0) + 1);
+        this.remaining = this.header.readInt32BE(1) - 4;
+        this.headerFill = 0;
+      }
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  async until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (this.closed || Date.now() >= deadline) return check();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(100, deadline - Date.now()));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+}
+
+/**
+ * Send `buf` on a fresh proxy session until the proxy counts a hit for it
+ * (at most `tries` times): the entry is in the cache afterwards.
+ */
+export async function warmWire(
+  port: number,
+  stats: () => Promise<{ hits: number }>,
+  buf: Buffer | Buffer[],
+  tries = 4,
+): Promise<Msg[]> {
+  const w = await Wire.open(port);
+  try {
+    for (let i = 0; i < tries; i += 1) {
+      const before = (await stats()).hits;
+      const reply = await w.send(buf);
+      if ((await stats()).hits > before) return reply;
+    }
+    throw new Error(`warmWire: never answered from cache after ${tries} tries`);
+  } finally {
+    w.close();
+  }
+}
