@@ -114,6 +114,8 @@ export interface Step {
   send: Buffer | Buffer[];
   readies?: number;
   timeoutMs?: number;
+  /** Wait for this instead of ReadyForQuery (a Flush's replies). */
+  until?: (msgs: Msg[]) => boolean;
 }
 
 /** Run the same script on a fresh session to `port`; the transcript of each step. */
@@ -122,7 +124,12 @@ export async function transcript(port: number, steps: Step[], before: string[] =
   try {
     for (const sql of before) await w.query(sql);
     const out: Msg[][] = [];
-    for (const s of steps) out.push(await w.send(s.send, s.readies ?? 1, s.timeoutMs === undefined ? {} : { timeoutMs: s.timeoutMs }));
+    for (const s of steps) {
+      const opts: { timeoutMs?: number; until?: (msgs: Msg[]) => boolean } = {};
+      if (s.timeoutMs !== undefined) opts.timeoutMs = s.timeoutMs;
+      if (s.until !== undefined) opts.until = s.until;
+      out.push(await w.send(s.send, s.readies ?? 1, opts));
+    }
     return out;
   } finally {
     w.close();
