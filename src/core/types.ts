@@ -63,6 +63,9 @@ export type SessionEffect =
   /** DEALLOCATE name / DEALLOCATE ALL (null): SQL-level and protocol-level
    * prepared statements share one namespace. */
   | { type: 'deallocate'; name: string | null }
+  /** SQL-level PREPARE name: the name now exists on the server, its text
+   * unknown to the protocol layer. */
+  | { type: 'prepare'; name: string }
   /** Something the key cannot hold (SET ROLE, SET of an unknown setting,
    * CREATE TEMP TABLE…): bypass the cache from now on. */
   | { type: 'taint'; reason: BypassReason; detail: string };

@@ -10,8 +10,7 @@
 // upstream (preceded by a Parse of any statement the client only believes
 // exists, whose ParseComplete is swallowed) and the rest follow as they come.
 
-import type { Analysis } from '../core/types.js';
-import type { CacheDecision, Decision } from '../core/types.js';
+import type { Analysis, CacheDecision, Classification, Decision } from '../core/types.js';
 import type { CacheEntry } from '../cache/store.js';
 import { decodeReadyForQuery } from './backend-codec.js';
 import { decodeBind, decodeClose, decodeDescribe, decodeExecute, decodeParse } from './frontend-codec.js';
@@ -19,7 +18,7 @@ import { BackendCode, FrontendCode, type Bind, type Frame } from './messages.js'
 import { emptyWrites, hasWrites, isNeutral, mergeWrites, type BatchItem, type Expectation, type FillPlan } from './pipeline.js';
 import { ResultCapture } from './result-capture.js';
 import type { PgSession, Step } from './session.js';
-import { bindComplete, encodeParse, parseComplete, readyForQuery } from './writer.js';
+import { bindComplete, encodeParse, encodeSync, parseComplete, readyForQuery } from './writer.js';
 
 interface Statement {
   name: string;
@@ -36,6 +35,8 @@ interface Portal {
   params: string;
   /** A text parameter like 'now': the result changes with every call. */
   volatile: boolean;
+  /** An Execute already ran on it: what follows is not the whole result. */
+  started: boolean;
 }
 
 /** How far a held batch has got through the servable shape. */
@@ -61,6 +62,10 @@ interface Batch {
   portals: Map<string, Portal>;
   /** Decisions already taken in this batch, by statement signature. */
   decisions: Map<Statement, Decision>;
+  /** Names this batch's forwarded Parse/Close will change once the server
+   * confirms them (null: closed). Later messages of the batch see them. */
+  pending: Map<string, Statement | null>;
+  pendingUpstream: Map<string, string | null>;
 }
 
 function newBatch(): Batch {
@@ -75,7 +80,32 @@ function newBatch(): Batch {
     describePortal: false,
     portals: new Map(),
     decisions: new Map(),
+    pending: new Map(),
+    pendingUpstream: new Map(),
   };
+}
+
+/** A name taken by SQL-level PREPARE: its text is the server's secret, so
+ * nothing bound to it is cached and it is never prepared again lazily. */
+const OPAQUE_SIGNATURE = '\u0000opaque';
+
+function opaqueStatement(name: string): Statement {
+  const classification: Classification = {
+    kind: 'other',
+    reads: [],
+    writes: [],
+    relations: [],
+    writesUnknown: true,
+    cacheable: false,
+    reason: 'not-a-read',
+    detail: 'a statement prepared with SQL PREPARE',
+    functions: [],
+    sessionEffects: [{ type: 'none' }],
+    statementCount: 1,
+    txnControl: false,
+  };
+  const shaped = { shape: `EXECUTE ${name}`, keyText: `EXECUTE ${name}`, hints: {}, volatileLiteral: false };
+  return { name, sql: '', paramTypes: [], signature: OPAQUE_SIGNATURE, analysis: { shaped, classification } };
 }
 
 export class ExtendedQuery {
@@ -96,9 +126,65 @@ export class ExtendedQuery {
     this.upstreamHas.delete('');
   }
 
-  beforeSimpleQuery(): void {
-    if (this.batch !== null && this.batch.item === null && this.batch.held.length > 0) this.startForwarding(this.batch);
+  /** Extended messages received and not yet ended by a Sync. */
+  batchOpen(): boolean {
+    return this.batch !== null;
+  }
+
+  forgetUnnamed(): void {
     this.statements.delete('');
+  }
+
+  /**
+   * A simple Query while extended messages wait for their Sync: the server
+   * runs them in order, and the Query's ReadyForQuery (relayed at once) ends
+   * their implicit transaction too. The Query joins the batch, which stays
+   * open until the client's Sync. After an error in the batch the server
+   * ignores it, as it ignores everything until Sync. Returns false when no
+   * batch is open.
+   */
+  absorbQuery(f: Frame, a: Analysis, d: Decision): boolean {
+    const b = this.batch;
+    if (b === null) return false;
+    if (b.item === null) this.startForwarding(b);
+    const item = b.item!;
+    const c = a.classification;
+    if (c.kind === 'other' || c.kind === 'session-set') this.materialize(b);
+    const w = this.s.writesOf(c, d);
+    mergeWrites(item.writes, w);
+    item.effects.push(...c.sessionEffects);
+    item.neutral &&= isNeutral(c);
+    item.expect.push({ kind: 'query', fill: null, writes: hasWrites(w) ? w : null });
+    this.upstreamUnnamedDestroyed();
+    this.statements.delete('');
+    this.s.sendUpstream(f.buf.subarray(f.start, f.end));
+    return true;
+  }
+
+  /** A simple Query outside any batch: the unnamed statement goes with it;
+   * one that may name prepared statements (EXECUTE, DEALLOCATE, EXPLAIN
+   * EXECUTE…) first gets every statement the client believes exists. */
+  beforeSimpleQuery(a: Analysis): void {
+    const c = a.classification;
+    if ((c.kind === 'other' || c.kind === 'session-set') && this.virtualStatements().length > 0) {
+      const b = newBatch();
+      this.startForwarding(b, true);
+      this.materialize(b);
+      b.item!.expect.push({ kind: 'sync', fill: null, writes: null });
+      this.s.sendUpstream(encodeSync());
+    }
+    this.statements.delete('');
+  }
+
+  private virtualStatements(): Statement[] {
+    const out: Statement[] = [];
+    for (const st of this.statements.values()) if (this.upstreamHas.get(st.name) !== st.signature) out.push(st);
+    return out;
+  }
+
+  /** Prepare upstream every statement the client believes exists. */
+  private materialize(b: Batch): void {
+    for (const st of this.virtualStatements()) this.ensureUpstream(b, st);
   }
 
   /** DEALLOCATE name / DEALLOCATE ALL / DISCARD ALL, acknowledged. */
@@ -112,6 +198,13 @@ export class ExtendedQuery {
     }
   }
 
+  /** SQL-level PREPARE name, acknowledged. */
+  prepared(name: string): void {
+    const st = opaqueStatement(name);
+    this.statements.set(name, st);
+    this.upstreamHas.set(name, st.signature);
+  }
+
   onMessage(f: Frame, retried: boolean): Promise<Step> | undefined {
     const batch = (this.batch ??= newBatch());
     if (batch.item !== null) {
@@ -119,6 +212,12 @@ export class ExtendedQuery {
       return undefined;
     }
     if (f.type === FrontendCode.Sync && batch.stage === Stage.Executed) return this.onHeldSync(batch, f, retried);
+    if (f.type === FrontendCode.Flush && batch.held.length === 0) {
+      // Nothing to flush yet: it has no reply, so it opens nothing.
+      this.batch = null;
+      this.s.sendUpstream(f.buf.subarray(f.start, f.end));
+      return undefined;
+    }
     if (!retried) batch.held.push(f);
     if (f.type === FrontendCode.Flush && (batch.stage === Stage.Parsed || batch.stage === Stage.DescribedStatement)) {
       const step = this.onHeldFlush(batch, retried);
@@ -166,6 +265,9 @@ export class ExtendedQuery {
       case FrontendCode.Bind: {
         if (b.stage > Stage.DescribedStatement) return false;
         const bind = decodeBind(f.buf, f.start, f.end);
+        // Inside a transaction a named portal outlives the Sync: one the
+        // server never bound could be used later. Only unnamed ones are served.
+        if (bind.portal !== '' && this.s.status !== 'I') return false;
         const st = b.parse !== null ? b.parse : this.statements.get(bind.statement);
         if (st === undefined || st.name !== bind.statement) return false;
         b.bind = this.portal(st, f, bind);
@@ -214,7 +316,7 @@ export class ExtendedQuery {
       const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i];
       if (value != null && format === 0 && value.length <= 64) volatile = this.s.qc.isVolatileValue(value.toString('latin1'));
     }
-    return { statement, params: f.buf.toString('latin1', bind.keyStart, bind.keyEnd), volatile };
+    return { statement, params: f.buf.toString('latin1', bind.keyStart, bind.keyEnd), volatile, started: false };
   }
 
   private decideOnce(b: Batch, st: Statement): Decision {
@@ -329,9 +431,10 @@ export class ExtendedQuery {
     return undefined;
   }
 
-  private startForwarding(b: Batch): void {
+  private startForwarding(b: Batch, internal = false): void {
     b.item = {
       type: 'batch',
+      internal,
       expect: [],
       next: 0,
       writes: emptyWrites(),
@@ -349,30 +452,53 @@ export class ExtendedQuery {
 
   // ---- forwarding mode ----
 
+  /** The statement a name means for this batch: its own pending Parse or
+   * Close first, then what the client was told before. */
+  private current(b: Batch, name: string): Statement | undefined {
+    const pending = b.pending.get(name);
+    return pending === undefined ? this.statements.get(name) : (pending ?? undefined);
+  }
+
+  /** Prepares `st` upstream first when the server does not have this text
+   * under this name (the client Parsed it in a batch answered from cache). */
+  private ensureUpstream(b: Batch, st: Statement): void {
+    const has = b.pendingUpstream.has(st.name) ? b.pendingUpstream.get(st.name) : this.upstreamHas.get(st.name);
+    if (has === st.signature) return;
+    this.s.sendUpstream(encodeParse(st.name, st.sql, st.paramTypes));
+    b.pendingUpstream.set(st.name, st.signature);
+    b.item!.expect.push({
+      kind: 'lazy-parse',
+      fill: null,
+      writes: null,
+      commit: () => this.upstreamHas.set(st.name, st.signature),
+    });
+  }
+
   private forward(b: Batch, f: Frame): void {
     const item = b.item!;
-    const expect = (kind: Expectation['kind'], fill: FillPlan | null = null, writes: Expectation['writes'] = null): void => {
-      item.expect.push({ kind, fill, writes });
+    const expect = (kind: Expectation['kind'], fill: FillPlan | null = null, writes: Expectation['writes'] = null, commit?: () => void): void => {
+      item.expect.push(commit === undefined ? { kind, fill, writes } : { kind, fill, writes, commit });
     };
     switch (f.type) {
       case FrontendCode.Parse: {
         const p = decodeParse(f.buf, f.start, f.end);
         const st = b.parse?.name === p.name && b.parse.sql === p.sql ? b.parse : this.statement(p.name, p.sql, p.paramTypes);
-        this.statements.set(p.name, st);
-        this.upstreamHas.set(p.name, st.signature);
-        expect('parse');
+        const c = st.analysis.classification;
+        if (c.kind === 'other' || c.kind === 'session-set') this.materialize(b); // EXECUTE x, DEALLOCATE x…
+        b.pending.set(p.name, st);
+        b.pendingUpstream.set(p.name, st.signature);
+        // The name takes this text only if the server accepts the Parse.
+        expect('parse', null, null, () => {
+          this.statements.set(p.name, st);
+          this.upstreamHas.set(p.name, st.signature);
+        });
         break;
       }
       case FrontendCode.Bind: {
         const bind = decodeBind(f.buf, f.start, f.end);
-        const st = this.statements.get(bind.statement);
+        const st = this.current(b, bind.statement);
         if (st !== undefined) {
-          if (this.upstreamHas.get(st.name) !== st.signature) {
-            // The client Parsed this in a batch answered from cache.
-            this.s.sendUpstream(encodeParse(st.name, st.sql, st.paramTypes));
-            this.upstreamHas.set(st.name, st.signature);
-            expect('lazy-parse');
-          }
+          this.ensureUpstream(b, st);
           b.portals.set(bind.portal, this.portal(st, f, bind));
         } else {
           b.portals.delete(bind.portal);
@@ -384,8 +510,11 @@ export class ExtendedQuery {
         const d = decodeDescribe(f.buf, f.start, f.end);
         let fill: FillPlan | null = null;
         if (d.target === 'S') {
-          const st = this.statements.get(d.name);
-          if (st !== undefined) fill = this.fillPlan(b, st, 'DS', '');
+          const st = this.current(b, d.name);
+          if (st !== undefined) {
+            this.ensureUpstream(b, st);
+            fill = this.fillPlan(b, st, 'DS', '');
+          }
         } else {
           const portal = b.portals.get(d.name);
           if (portal !== undefined && !portal.volatile) fill = this.fillPlan(b, portal.statement, 'DP', portal.params);
@@ -412,17 +541,25 @@ export class ExtendedQuery {
         mergeWrites(item.writes, w);
         item.effects.push(...c.sessionEffects);
         item.neutral &&= isNeutral(c);
-        const fill = ex.maxRows === 0 && !portal.volatile ? this.fillPlan(b, st, 'E', portal.params) : null;
-        expect('execute', fill, hasWrites(w) ? w : null);
+        // Only a portal's first Execute to the end is its whole result.
+        const whole = ex.maxRows === 0 && !portal.started && !portal.volatile;
+        portal.started = true;
+        expect('execute', whole ? this.fillPlan(b, st, 'E', portal.params) : null, hasWrites(w) ? w : null);
         break;
       }
       case FrontendCode.Close: {
         const c = decodeClose(f.buf, f.start, f.end);
         if (c.target === 'S') {
-          this.statements.delete(c.name);
-          this.upstreamHas.delete(c.name);
-        } else b.portals.delete(c.name);
-        expect('close');
+          b.pending.set(c.name, null);
+          b.pendingUpstream.set(c.name, null);
+          expect('close', null, null, () => {
+            this.statements.delete(c.name);
+            this.upstreamHas.delete(c.name);
+          });
+        } else {
+          b.portals.delete(c.name);
+          expect('close');
+        }
         break;
       }
       case FrontendCode.Sync:
@@ -458,11 +595,13 @@ export class ExtendedQuery {
     switch (f.type) {
       case BackendCode.ParseComplete:
         item.next++;
+        e?.commit?.();
         if (e?.kind === 'lazy-parse') return; // the proxy's own Parse
         break;
       case BackendCode.BindComplete:
       case BackendCode.CloseComplete:
         item.next++;
+        e?.commit?.();
         break;
       case BackendCode.ParameterDescription:
         e?.fill?.capture.add(f.buf, f.start, f.end);
@@ -470,8 +609,10 @@ export class ExtendedQuery {
       case BackendCode.RowDescription:
       case BackendCode.NoData:
         e?.fill?.capture.add(f.buf, f.start, f.end);
-        if (e?.fill) item.fills.push(e.fill);
-        item.next++;
+        if (e?.kind === 'describe') {
+          if (e.fill) item.fills.push(e.fill);
+          item.next++;
+        }
         break;
       case BackendCode.DataRow:
       case BackendCode.NoticeResponse:
@@ -484,7 +625,7 @@ export class ExtendedQuery {
           item.fills.push(e.fill);
         }
         if (e?.writes) this.s.bump(e.writes);
-        item.next++;
+        if (e?.kind === 'execute') item.next++; // a Query may have several
         break;
       case BackendCode.PortalSuspended:
         e?.fill?.capture.refuse('row-limit');
@@ -498,19 +639,29 @@ export class ExtendedQuery {
       case BackendCode.ErrorResponse: {
         item.errored = true;
         for (const x of item.expect) x.fill?.capture.refuse('error-result');
-        // The server skips everything up to the Sync.
-        while (item.next < item.expect.length && item.expect[item.next]!.kind !== 'sync') item.next++;
+        // An error in a Query ends with its own ReadyForQuery; an error in an
+        // extended message makes the server skip everything up to the Sync.
+        if (e?.kind !== 'query') {
+          item.skipping = true;
+          while (item.next < item.expect.length && item.expect[item.next]!.kind !== 'sync') item.next++;
+        }
         break;
       }
       case BackendCode.ReadyForQuery: {
+        const status = decodeReadyForQuery(f.buf, f.start, f.end);
         item.next++;
-        this.s.requestDone(item, decodeReadyForQuery(f.buf, f.start, f.end));
-        this.s.relayFrame(f);
+        if (e?.kind === 'query' && item.skipping !== true) {
+          // The Query's own: the batch goes on until its Sync.
+          this.s.status = status;
+          break;
+        }
+        this.s.requestDone(item, status);
+        if (!item.internal) this.s.relayFrame(f);
         this.s.inflight.shift();
         this.s.flushLocals();
         return;
       }
     }
-    this.s.relayFrame(f);
+    if (!item.internal) this.s.relayFrame(f);
   }
 }

@@ -45,13 +45,17 @@ export function isNeutral(c: Classification): boolean {
 }
 
 /** The reply each forwarded extended-protocol message will get. */
-export type ExpectKind = 'parse' | 'lazy-parse' | 'bind' | 'describe' | 'execute' | 'close' | 'sync';
+export type ExpectKind = 'parse' | 'lazy-parse' | 'bind' | 'describe' | 'execute' | 'close' | 'query' | 'sync';
 
 export interface Expectation {
   kind: ExpectKind;
   fill: FillPlan | null;
-  /** Tables this Execute writes (bumped at its CommandComplete). */
+  /** Tables this Execute or Query writes (bumped at its CommandComplete). */
   writes: WriteSet | null;
+  /** What the message changes (a statement's name now means its text):
+   * applied only when the server confirms it, never when it failed or was
+   * skipped after an error. */
+  commit?: () => void;
 }
 
 interface RequestBase {
@@ -78,6 +82,12 @@ export interface BatchItem extends RequestBase {
   expect: Expectation[];
   /** Index of the next expected reply in `expect`. */
   next: number;
+  /** The proxy's own batch (statements the client believes exist, prepared
+   * before a Query that may name them): nothing of it reaches the client. */
+  internal: boolean;
+  /** After an error in an extended message the server ignores everything
+   * up to the Sync: the next ReadyForQuery is the Sync's. */
+  skipping?: boolean;
 }
 
 export interface LookupItem {

@@ -110,6 +110,7 @@ export class PgSessionContext {
     switch (effect.type) {
       case 'none':
       case 'deallocate':
+      case 'prepare':
         return;
       case 'set':
         // Reported settings come back as ParameterStatus; the others are

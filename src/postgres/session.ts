@@ -140,6 +140,8 @@ export class PgSession {
 
   /** Every request still in flight leaves status and context as they are. */
   private predictable(): boolean {
+    // Inside a transaction any statement can fail and turn it to 'E'.
+    if (this.status !== 'I') return this.inflight.every((item) => item.type === 'local' || item.type === 'lookup');
     for (const item of this.inflight) {
       if (item.type === 'lookup' || item.type === 'local') continue;
       if (!item.neutral) return false;
@@ -154,6 +156,7 @@ export class PgSession {
     // again before anything is cached or served.
     if (!this.ctx.settingsKnown) return this.refuse(a, 'session-state', 'session settings not read yet');
     if (!this.predictable()) return this.refuse(a, 'pipeline', 'an earlier request may change the transaction or the settings');
+    if (this.status === 'E') return this.refuse(a, 'in-transaction', 'the transaction has failed');
     if (this.status !== 'I' && this.transactionWrote(d.reads)) {
       return this.refuse(a, 'in-transaction', 'the transaction wrote a table this reads');
     }
@@ -473,6 +476,7 @@ export class PgSession {
           // A SET inside a transaction is undone by ROLLBACK: read again then.
           if (e.type === 'set' && status !== 'I') this.ctx.relookupAtTransactionEnd = true;
           if (e.type === 'deallocate') this.extended.deallocate(e.name);
+          if (e.type === 'prepare') this.extended.prepared(e.name);
         }
       } else if (item.effects.some((e) => e.type !== 'none')) {
         // Which of them took effect is unknown: bypass until a reset.

@@ -17,10 +17,15 @@ export class SimpleQuery {
   constructor(private readonly s: PgSession) {}
 
   onQuery(f: Frame, retried: boolean): Promise<Step> | undefined {
-    this.s.extended.beforeSimpleQuery();
     const sql = decodeQuery(f.buf, f.start, f.end).sql;
     const a = this.s.qc.analyse('postgres', sql, { backslashEscapes: this.s.ctx.backslashEscapes });
     const c = a.classification;
+    if (this.s.extended.batchOpen()) {
+      // Between Parse/Bind… and their Sync: it runs inside that batch.
+      const d = this.s.decide(a);
+      this.s.extended.absorbQuery(f, a, d.action === 'cache' ? this.s.refuse(a, 'pipeline', 'a Query inside an extended-protocol batch') : d);
+      return undefined;
+    }
     if (!retried && this.s.canLookUp()) {
       const need = this.s.lookupNeeded(c);
       if (need !== null) return this.s.lookUp(need);
@@ -50,6 +55,7 @@ export class SimpleQuery {
   }
 
   private serveHit(d: CacheDecision, body: Buffer, started: number): void {
+    this.s.extended.forgetUnnamed(); // a Query ends the unnamed statement
     this.s.sendLocal([body, readyForQuery(this.s.status)]);
     const micros = (performance.now() - started) * 1000;
     this.s.qc.stats.hit(d, micros);
@@ -79,6 +85,7 @@ export class SimpleQuery {
 
   private forwardSimple(bytes: Buffer, a: Analysis, d: Decision, fill: FillPlan | null): void {
     const c = a.classification;
+    this.s.extended.beforeSimpleQuery(a);
     this.s.inflight.push({
       type: 'simple',
       fill,

@@ -123,6 +123,10 @@ export function classifyStatement(node: unknown): StatementResult {
       const inner = classifyStatement(body['query']);
       for (const name of inner.facts.reads) f.reads.add(name);
       for (const [k, v] of inner.facts.relations) f.relations.set(k, v);
+      // The name is taken on the server, in the namespace protocol-level
+      // statements share: the session must know it exists.
+      const name = typeof body['name'] === 'string' ? body['name'] : null;
+      if (name !== null) r.effects = [{ type: 'prepare', name }];
       break;
     }
     default:
