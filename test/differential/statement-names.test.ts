@@ -5,10 +5,10 @@
 // proxy and to the database on fresh sessions and the transcripts compared.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, directQuery, directUrl, dropTables, endDirect, uniqueName } from '../../helpers/db.js';
-import { rejection } from '../../helpers/compare.js';
-import { startProxy, type TestProxy } from '../../helpers/proxy.js';
-import { B, CS, DP, DS, E, P, Q, S, Wire, differential, warmWire } from '../../helpers/review-wire.js';
+import { connectClient, directQuery, directUrl, dropTables, endDirect, uniqueName } from '../helpers/db.js';
+import { rejection } from '../helpers/compare.js';
+import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { B, CS, DP, DS, E, P, Q, S, Wire, differential, warmWire } from '../helpers/transcript.js';
 
 const T = uniqueName('rv_stmt');
 const S1 = uniqueName('rv_stmt_s1');

@@ -5,10 +5,10 @@
 // database's.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, directQuery, dropTables, endDirect, uniqueName } from '../../helpers/db.js';
-import { rejection, warm } from '../../helpers/compare.js';
-import { startProxy, type TestProxy } from '../../helpers/proxy.js';
-import { B, DP, E, P, Q, S, Wire, differential, warmWire } from '../../helpers/review-wire.js';
+import { connectClient, directQuery, dropTables, endDirect, uniqueName } from '../helpers/db.js';
+import { rejection, warm } from '../helpers/compare.js';
+import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { B, DP, E, P, Q, S, Wire, differential, warmWire } from '../helpers/transcript.js';
 
 const T = uniqueName('rv_txn');
 const S1 = uniqueName('rv_txn_s1');

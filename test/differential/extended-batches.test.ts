@@ -5,9 +5,9 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serialize } from 'pg-protocol';
-import { directQuery, dropTables, endDirect, uniqueName } from '../../helpers/db.js';
-import { startProxy, type TestProxy } from '../../helpers/proxy.js';
-import { B, DP, DS, E, H, P, Q, S, Wire, differential, names, warmWire, type Msg } from '../../helpers/review-wire.js';
+import { directQuery, dropTables, endDirect, uniqueName } from '../helpers/db.js';
+import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { B, DP, DS, E, H, P, Q, S, Wire, differential, names, warmWire, type Msg } from '../helpers/transcript.js';
 
 const T = uniqueName('rv_batch');
 const ROWS = 10;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendsNamed, directQuery, dropTables, endDirect, uniqueName, waitFor } from '../../helpers/db.js';
 import { startProxy, type TestProxy } from '../../helpers/proxy.js';
 import { frontendMessage, RawClient, sendCancel, startupMessage } from '../../helpers/wire.js';
-import { B, CountingReader, E, P, Q, S, Wire, differential, names, warmWire } from '../../helpers/review-wire.js';
+import { B, CountingReader, E, P, Q, S, Wire, differential, names, warmWire } from '../../helpers/transcript.js';
 
 const T = uniqueName('rv_rob');
 const FN = uniqueName('rv_noisy');

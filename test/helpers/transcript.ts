@@ -1,4 +1,4 @@
-// Differential protocol scripts for the review tests: the same client
+// Differential protocol scripts for the differential tests: the same client
 // messages sent over a raw socket to the proxy and to the database, the
 // replies normalised (backend pid and other per-connection values dropped)
 // so the two transcripts can be compared with toEqual.
