@@ -28,9 +28,20 @@ describe('Stats', () => {
       store_errors: 0,
       uptime_s: 2,
       bypass_reasons: {},
+      not_stored: {},
       tables: {},
       queries: [],
     });
+  });
+
+  it('a miss whose result is not stored is counted apart, not as a second call', () => {
+    const s = new Stats();
+    const d = cached('SELECT * FROM big', ['big']);
+    s.miss(d);
+    s.notStored('too-large', d.shape);
+    const snap = s.snapshot(usage);
+    expect(snap).toMatchObject({ misses: 1, bypasses: 0, not_stored: { 'too-large': 1 } });
+    expect(snap.queries[0]).toMatchObject({ calls: 1, misses: 1, bypasses: 0, bypass_reason: 'too-large' });
   });
 
   it('counts hits, misses and bypasses per query, per table and in total', () => {

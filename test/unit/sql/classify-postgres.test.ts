@@ -289,7 +289,7 @@ table('EXPLAIN is never cached, but counts the writes of what it may run', [
 ]);
 
 table('utility statements are other and write nothing', [
-  'SHOW TimeZone', 'LISTEN ch', 'UNLISTEN *', "NOTIFY ch, 'x'", 'VACUUM', 'CHECKPOINT', 'PREPARE p AS SELECT 1',
+  'SHOW TimeZone', 'LISTEN ch', 'UNLISTEN *', "NOTIFY ch, 'x'", 'VACUUM', 'CHECKPOINT',
   'FETCH 10 FROM c', 'CLOSE c',
 ].map((sql): Row => ({ sql, kind: 'other' })).concat([
   { sql: 'VACUUM ANALYZE t', kind: 'other', reads: ['t'] },
@@ -298,8 +298,12 @@ table('utility statements are other and write nothing', [
   { sql: 'REINDEX TABLE t', kind: 'other', reads: ['t'] },
   { sql: 'LOCK TABLE t IN ACCESS EXCLUSIVE MODE', kind: 'other', reads: ['t'] },
   { sql: 'DECLARE c CURSOR FOR SELECT * FROM t', kind: 'other', reads: ['t'] },
-  { sql: 'PREPARE p AS INSERT INTO t VALUES (1)', kind: 'other' },
 ]));
+
+table('SQL PREPARE takes a name protocol-level statements share: the session must learn it', [
+  { sql: 'PREPARE p AS SELECT 1', kind: 'other', effects: [{ type: 'prepare', name: 'p' }] },
+  { sql: 'PREPARE p AS INSERT INTO t VALUES (1)', kind: 'other', effects: [{ type: 'prepare', name: 'p' }] },
+]);
 
 table('statements that run SQL we cannot see may write anything, and may change the session', [
   { sql: 'CALL p()', kind: 'other', writesUnknown: true, effects: taint('CALL may change session settings') },
