@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'dist/cli.js');
@@ -95,9 +95,7 @@ afterEach(async () => {
   }
 });
 
-beforeAll(async () => {
-  await run('npm', ['run', '--silent', 'build'], { cwd: ROOT, timeout: 120_000 });
-}, 180_000);
+// dist/ is built once for the whole run by test/global-setup.ts.
 
 describe('sqlcached command line', () => {
   it('--help explains every flag, the signals and the admin endpoints, and exits 0', async () => {
