@@ -74,6 +74,10 @@ export class QueryCache {
     return hasClockWord(text);
   }
 
+  get inTransactions(): boolean {
+    return this.config.cache.inTransactions;
+  }
+
   get maxEntrySize(): number {
     return this.config.cache.maxEntrySizeBytes;
   }
@@ -160,9 +164,11 @@ export class QueryCache {
   ): MaybePromise<void> {
     if (ddl || writesUnknown) this.catalog.forget(upstream, database);
     this.remember(database);
-    // DDL that names no table (CREATE FUNCTION, CREATE SCHEMA…) can still
-    // change what a cached statement returns: the whole database.
-    if (writesUnknown || (ddl && writes.length === 0)) {
+    // Any DDL invalidates the whole database: beyond the tables it names it
+    // can change what other statements return (a renamed table in a regclass
+    // column, a table's row type used in a cast, event triggers that write).
+    // DDL is rare in production; a stale row after one is not.
+    if (writesUnknown || ddl) {
       this.stats.invalidate(database, '*');
       return this.store.bumpDatabase(database);
     }

@@ -66,6 +66,9 @@ export type SessionEffect =
   /** SQL-level PREPARE name: the name now exists on the server, its text
    * unknown to the protocol layer. */
   | { type: 'prepare'; name: string }
+  /** DISCARD ALL / DISCARD TEMP: the session's temporary tables are gone, so
+   * a temp-table taint ends (RESET ALL does not drop them). */
+  | { type: 'discard-temp' }
   /** Something the key cannot hold (SET ROLE, SET of an unknown setting,
    * CREATE TEMP TABLE…): bypass the cache from now on. */
   | { type: 'taint'; reason: BypassReason; detail: string };
@@ -91,6 +94,14 @@ export interface Classification {
   /** Functions whose volatility must be looked up in the catalog before the
    * statement is cacheable (user functions, names we do not know). */
   functions: string[];
+  /** Lower-case names of the functions the classifier judged safe builtins
+   * (de-duplicated): a user function of the same name earlier on the
+   * search_path would shadow them, so the session checks these. */
+  builtins: string[];
+  /** Every operator symbol used (A_Expr, `x = ANY (SELECT …)`, ORDER BY …
+   * USING, CASE x WHEN), de-duplicated, without schema:
+   * `OPERATOR(pg_catalog.+)` is `+`. For the same shadowing check. */
+  operators: string[];
   /** Per statement, in order, the effect on the session context. */
   sessionEffects: SessionEffect[];
   /** Number of statements in the text (0 for an empty query). */

@@ -17,6 +17,11 @@ export interface LookupRequest {
 
 export interface LookupResult {
   settings: Map<string, string> | null;
+  /** With the settings: builtin function names also defined outside
+   * pg_catalog (a user overload may be what runs), with the worst
+   * volatility of those, and operators backed by non-immutable user functions. */
+  shadowed: Map<string, Volatility> | null;
+  userOperators: Set<string> | null;
   relations: Array<[TableRef, RelationInfo]>;
   functions: Array<[string, Volatility]>;
 }
@@ -34,6 +39,15 @@ function qualified(ref: TableRef): string {
   return ref.schema === null ? quoteIdent(ref.name) : `${quoteIdent(ref.schema)}.${quoteIdent(ref.name)}`;
 }
 
+// A column default, generated column or CHECK constraint that calls a
+// non-builtin, non-immutable function may write anything when a row is
+// written (a default that logs into another table): treated like a trigger.
+const WRITING_DEFAULTS = `SELECT 1 FROM pg_catalog.pg_depend dep
+  JOIN pg_catalog.pg_proc p ON p.oid = dep.refobjid AND dep.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+  WHERE p.provolatile <> 'i' AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace
+    AND ((dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dep.objid IN (SELECT d.oid FROM pg_catalog.pg_attrdef d WHERE d.adrelid = c.oid))
+      OR (dep.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND dep.objid IN (SELECT k.oid FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid)))`;
+
 // FK actions that make a write to the referenced table change the
 // referencing one: CASCADE, SET NULL, SET DEFAULT (on delete or update).
 const CASCADING = `(k.confdeltype IN ('c','n','d') OR k.confupdtype IN ('c','n','d'))`;
@@ -44,6 +58,18 @@ export function lookupSql(req: LookupRequest): string {
     const names = LOOKED_UP_SETTINGS.map((n) => literal(n)).join(',');
     parts.push(`SELECT 's', name::text, setting::text, NULL::text, NULL::text FROM pg_catalog.pg_settings WHERE name IN (${names})`);
     parts.push(`SELECT 's', 'current_user', current_user::text, NULL::text, NULL::text`);
+    parts.push(
+      `SELECT 'b', p.proname::text, max(p.provolatile::text), NULL::text, NULL::text FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace NOT IN ('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)
+          AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc b WHERE b.pronamespace = 'pg_catalog'::pg_catalog.regnamespace AND b.proname = p.proname)
+        GROUP BY p.proname`,
+    );
+    parts.push(
+      `SELECT 'o', o.oprname::text, NULL::text, NULL::text, NULL::text FROM pg_catalog.pg_operator o
+        JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
+        WHERE o.oprnamespace <> 'pg_catalog'::pg_catalog.regnamespace AND p.provolatile <> 'i'
+        GROUP BY o.oprname`,
+    );
   }
   if (req.relations.length > 0) {
     const regs = req.relations.map((r) => `pg_catalog.to_regclass(${literal(qualified(r))})`).join(',');
@@ -53,7 +79,9 @@ export function lookupSql(req: LookupRequest): string {
           CASE WHEN c.relhassubclass THEN 'has-children' END,
           CASE WHEN c.relispartition OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) THEN 'is-child' END,
           CASE WHEN c.relnamespace = pg_catalog.pg_my_temp_schema() THEN 'temp' END,
-          CASE WHEN c.relhasrules OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) THEN 'triggers' END),
+          CASE WHEN c.relhasrules OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) THEN 'triggers' END,
+          CASE WHEN c.relrowsecurity THEN 'row-security' END,
+          CASE WHEN EXISTS (${WRITING_DEFAULTS}) THEN 'triggers' END),
         (WITH RECURSIVE dep(oid) AS (
             SELECT k.conrelid FROM pg_catalog.pg_constraint k WHERE k.contype = 'f' AND k.confrelid = c.oid AND ${CASCADING}
           UNION
@@ -69,9 +97,19 @@ export function lookupSql(req: LookupRequest): string {
   if (req.functions.length > 0) {
     const names = req.functions.map((f) => literal(f)).join(',');
     // The worst volatility over every overload and schema: 'i' < 's' < 'v'.
+    // A name arrives as `schema.name` or `name`, and a quoted name may hold a
+    // dot itself: every reading of it counts. An aggregate is as volatile as
+    // the worst of its support functions (CREATE AGGREGATE marks itself
+    // immutable whatever its transition function does).
     parts.push(
-      `SELECT 'f', f.n, (SELECT max(p.provolatile::text) FROM pg_catalog.pg_proc p
-          WHERE p.proname = pg_catalog.split_part(f.n, '.', pg_catalog.array_length(pg_catalog.string_to_array(f.n, '.'), 1))),
+      `SELECT 'f', f.n, (SELECT max(CASE WHEN p.prokind = 'a' THEN (
+            SELECT max(q.provolatile::text) FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc q
+              ON q.oid IN (a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn, a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn)
+             WHERE a.aggfnoid = p.oid) ELSE p.provolatile::text END)
+          FROM pg_catalog.pg_proc p
+          WHERE p.proname = f.n
+             OR p.proname = pg_catalog.split_part(f.n, '.', pg_catalog.array_length(pg_catalog.string_to_array(f.n, '.'), 1))
+             OR p.proname = pg_catalog.substr(f.n, pg_catalog.strpos(f.n, '.') + 1)),
         NULL::text, NULL::text
        FROM unnest(ARRAY[${names}]::text[]) AS f(n)`,
     );
@@ -102,6 +140,8 @@ function relationInfo(ref: TableRef, kind: string | null, flags: string, cascade
     if (all) base.invalidatesAll = true;
   }
   if (flagSet.has('temp')) return { ...base, cacheable: false, reason: 'temp-table', detail: ref.name };
+  // Policies may read other tables or settings the key does not hold.
+  if (flagSet.has('row-security')) return { ...base, cacheable: false, reason: 'relation-kind', detail: `${ref.name} has row-level security` };
   // A materialized view changes only on REFRESH, which bumps it: cacheable.
   if (kind !== 'r' && kind !== 'm') {
     return { ...base, cacheable: false, reason: 'relation-kind', detail: `${ref.name} is a ${KIND_NAMES[kind] ?? kind}` };
@@ -118,9 +158,17 @@ const VOLATILITY: Record<string, Volatility> = { i: 'immutable', s: 'stable', v:
 
 /** Rows are (kind, name, a, b, c) in text format. */
 export function readLookup(req: LookupRequest, rows: Array<Array<string | null>>): LookupResult {
-  const result: LookupResult = { settings: req.settings ? new Map() : null, relations: [], functions: [] };
+  const result: LookupResult = {
+    settings: req.settings ? new Map() : null,
+    shadowed: req.settings ? new Map() : null,
+    userOperators: req.settings ? new Set() : null,
+    relations: [],
+    functions: [],
+  };
   for (const [k, n, a, b, c] of rows) {
     if (k === 's' && n && a !== null && a !== undefined) result.settings?.set(n, a);
+    else if (k === 'b' && n) result.shadowed?.set(n, VOLATILITY[a ?? 'v'] ?? 'volatile');
+    else if (k === 'o' && n) result.userOperators?.add(n);
     else if (k === 'r' && n) {
       const ref = req.relations[Number(n) - 1];
       if (ref) result.relations.push([ref, relationInfo(ref, a ?? null, b ?? '', c ?? null)]);

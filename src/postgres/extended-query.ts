@@ -15,7 +15,7 @@ import type { CacheEntry } from '../cache/store.js';
 import { decodeReadyForQuery } from './backend-codec.js';
 import { decodeBind, decodeClose, decodeDescribe, decodeExecute, decodeParse } from './frontend-codec.js';
 import { BackendCode, FrontendCode, type Bind, type Frame } from './messages.js';
-import { emptyWrites, hasWrites, isNeutral, mergeWrites, type BatchItem, type Expectation, type FillPlan } from './pipeline.js';
+import { emptyWrites, hasWrites, isNeutral, mayChangeSettings, mergeWrites, type BatchItem, type Expectation, type FillPlan } from './pipeline.js';
 import { ResultCapture } from './result-capture.js';
 import type { PgSession, Step } from './session.js';
 import { bindComplete, encodeParse, encodeSync, parseComplete, readyForQuery } from './writer.js';
@@ -100,6 +100,8 @@ function opaqueStatement(name: string): Statement {
     reason: 'not-a-read',
     detail: 'a statement prepared with SQL PREPARE',
     functions: [],
+    builtins: [],
+    operators: [],
     sessionEffects: [{ type: 'none' }],
     statementCount: 1,
     txnControl: false,
@@ -154,6 +156,7 @@ export class ExtendedQuery {
     mergeWrites(item.writes, w);
     item.effects.push(...c.sessionEffects);
     item.neutral &&= isNeutral(c);
+    if (mayChangeSettings(c)) item.settingsMayChange = true;
     item.expect.push({ kind: 'query', fill: null, writes: hasWrites(w) ? w : null });
     this.upstreamUnnamedDestroyed();
     this.statements.delete('');
@@ -314,7 +317,8 @@ export class ExtendedQuery {
     for (let i = 0; i < bind.params.length && !volatile; i++) {
       const value = bind.params[i];
       const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i];
-      if (value != null && format === 0 && value.length <= 64) volatile = this.s.qc.isVolatileValue(value.toString('latin1'));
+      // Date/time input may be padded; past 256 bytes it is not a date.
+      if (value != null && format === 0 && value.length <= 256) volatile = this.s.qc.isVolatileValue(value.toString('latin1'));
     }
     return { statement, params: f.buf.toString('latin1', bind.keyStart, bind.keyEnd), volatile, started: false };
   }
@@ -541,6 +545,7 @@ export class ExtendedQuery {
         mergeWrites(item.writes, w);
         item.effects.push(...c.sessionEffects);
         item.neutral &&= isNeutral(c);
+    if (mayChangeSettings(c)) item.settingsMayChange = true;
         // Only a portal's first Execute to the end is its whole result.
         const whole = ex.maxRows === 0 && !portal.started && !portal.volatile;
         portal.started = true;

@@ -41,7 +41,14 @@ export function mergeWrites(into: WriteSet, from: WriteSet): void {
 
 /** Cannot change the transaction status or the session context. */
 export function isNeutral(c: Classification): boolean {
-  return !c.txnControl && c.sessionEffects.every((e) => e.type === 'none');
+  return !c.txnControl && c.sessionEffects.every((e) => e.type === 'none') && !mayChangeSettings(c);
+}
+
+/** A user function can set_config() anything (search_path, role…), and
+ * UPDATE pg_settings is SET by another name: the settings the key holds
+ * must be read again afterwards. */
+export function mayChangeSettings(c: Classification): boolean {
+  return c.functions.length > 0 || c.writes.includes('pg_settings');
 }
 
 /** The reply each forwarded extended-protocol message will get. */
@@ -70,6 +77,8 @@ interface RequestBase {
   errored: boolean;
   /** Stored only if the request ends outside a transaction, as it began. */
   fills: FillPlan[];
+  /** See mayChangeSettings: read the settings again when it ends. */
+  settingsMayChange?: boolean;
 }
 
 export interface SimpleQueryItem extends RequestBase {

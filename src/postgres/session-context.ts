@@ -26,6 +26,9 @@ export const LOOKED_UP_SETTINGS = [
   'array_nulls',
   'quote_all_identifiers',
   'client_min_messages',
+  // Inside a transaction: its snapshot rules (read in each new transaction
+  // when cache.in_transactions is on).
+  'transaction_isolation',
 ] as const;
 
 /** Context strings run to hundreds of characters; keys carry a digest
@@ -85,6 +88,11 @@ export class PgSessionContext {
     return this.looked.get('search_path') ?? '';
   }
 
+  /** The role names resolve for: "$user" in search_path means it. */
+  get currentUser(): string {
+    return this.looked.get('current_user') ?? this.user;
+  }
+
   /** standard_conforming_strings off: '…' strings take backslash escapes. */
   get backslashEscapes(): boolean {
     return this.reported.get('standard_conforming_strings') === 'off';
@@ -96,6 +104,10 @@ export class PgSessionContext {
     this.cachedKey = null;
     this.version++;
   }
+
+  /** Builtin names a user function also takes, and user operators (see LookupResult). */
+  shadowed: ReadonlyMap<string, 'immutable' | 'stable' | 'volatile'> = new Map();
+  userOperators: ReadonlySet<string> = new Set();
 
   learnSettings(settings: Map<string, string>): void {
     this.looked = settings;
@@ -119,13 +131,25 @@ export class PgSessionContext {
         if (effect.local) this.relookupAtTransactionEnd = true;
         return;
       case 'reset-all':
-        this.taint = null;
+        // RESET ALL leaves temporary tables in place: that taint stays.
+        if (this.taint?.reason !== 'temp-table') this.taint = null;
+        this.settingsKnown = false;
+        return;
+      case 'discard-temp':
+        if (this.taint?.reason === 'temp-table') this.taint = null;
         this.settingsKnown = false;
         return;
       case 'taint':
         this.taint ??= { reason: effect.reason, detail: effect.detail };
         return;
     }
+  }
+
+  /** Something may have changed settings behind our back: read them again. */
+  forgetSettings(): void {
+    if (!this.settingsKnown) return;
+    this.settingsKnown = false;
+    this.version++;
   }
 
   transactionEnded(): void {

@@ -44,6 +44,8 @@ import { ADMIN_SHUTDOWN, CONNECTION_FAILURE, PROTOCOL_VIOLATION, errorResponse }
 import { encodeQuery, encodeTerminate } from './writer.js';
 import type { Authenticated } from './startup.js';
 
+let nextSessionId = 1;
+
 /** How a suspended client message goes on: handled again, or already done. */
 export type Step = 'retry' | 'done';
 
@@ -83,6 +85,7 @@ export class PgSession {
   private lookupsPausedUntil = 0;
   private readonly debug: boolean;
   private draining = false;
+  private readonly id = nextSessionId++;
 
   constructor(auth: Authenticated, deps: SessionDeps) {
     this.client = auth.client;
@@ -132,10 +135,21 @@ export class PgSession {
       database: ctx.database,
       user: ctx.user,
       contextKey: ctx.contextKey,
-      catalogScope: `${this.deps.upstreamAddress}\u0000${ctx.database}\u0000${ctx.searchPath}`,
+      catalogScope: this.catalogScope(),
       taint: ctx.taint,
       inTransaction: this.status !== 'I',
     });
+  }
+
+  /**
+   * Where catalog facts hold: names resolve by search_path, whose "$user"
+   * means the current role. A session with temporary tables resolves names
+   * to them: its facts are its own.
+   */
+  private catalogScope(): string {
+    const ctx = this.ctx;
+    const shared = `${this.deps.upstreamAddress}\u0000${ctx.database}\u0000${ctx.searchPath}\u0000${ctx.currentUser}`;
+    return ctx.taint?.reason === 'temp-table' ? `${shared}\u0000session ${this.id}` : shared;
   }
 
   /** Every request still in flight leaves status and context as they are. */
@@ -150,7 +164,7 @@ export class PgSession {
   }
 
   decide(a: Analysis): Decision {
-    const d = this.qc.decide(a, this.view());
+    const d = this.shadowCheck(a, this.qc.decide(a, this.view()));
     if (d.action !== 'cache') return d;
     // The key holds the settings as last read: after a SET they must be read
     // again before anything is cached or served.
@@ -161,6 +175,34 @@ export class PgSession {
       return this.refuse(a, 'in-transaction', 'the transaction wrote a table this reads');
     }
     return d;
+  }
+
+  /**
+   * A builtin name may also be a user function (what runs depends on the
+   * argument types and search_path) and an operator may be a user's: judged
+   * by what the user objects of this database are, from the settings look-up.
+   */
+  private shadowCheck(a: Analysis, d: Decision): Decision {
+    const c = a.classification;
+    const ctx = this.ctx;
+    if (ctx.shadowed.size === 0 && ctx.userOperators.size === 0) return d;
+    let detail: string | null = null;
+    let writes = false;
+    for (const name of c.builtins) {
+      const v = ctx.shadowed.get(name);
+      if (v === undefined || v === 'immutable') continue;
+      detail = `${name}() is also a ${v} user function`;
+      writes ||= v === 'volatile';
+    }
+    for (const op of c.operators) {
+      if (!ctx.userOperators.has(op)) continue;
+      detail = `operator ${op} is a user operator`;
+      writes = true;
+    }
+    if (detail === null) return d;
+    if (d.action === 'bypass') return writes && !d.writesUnknown ? { ...d, writesUnknown: true } : d;
+    this.qc.stats.bypass('user-function', a.shaped.shape, detail);
+    return { action: 'bypass', reason: 'user-function', detail, shape: a.shaped.shape, writes: [], writesUnknown: writes };
   }
 
   /** With in_transactions: true, a transaction must still read its own writes. */
@@ -236,6 +278,8 @@ export class PgSession {
     else {
       const result = readLookup(item.req, item.rows);
       if (result.settings) this.ctx.learnSettings(result.settings);
+      if (result.shadowed) this.ctx.shadowed = result.shadowed;
+      if (result.userOperators) this.ctx.userOperators = result.userOperators;
       const scope = this.view().catalogScope;
       this.qc.catalog.learnRelations(scope, result.relations);
       this.qc.catalog.learnFunctions(scope, result.functions);
@@ -492,6 +536,16 @@ export class PgSession {
       if (hasWrites(this.txnWrites)) this.bump(this.txnWrites);
       this.txnWrites = emptyWrites();
       this.ctx.transactionEnded();
+    } else if (status !== 'I' && !item.neutral && hasWrites(this.txnWrites)) {
+      // COMMIT AND CHAIN commits without leaving the transaction; a bump at
+      // every transaction-control statement covers it (and harms nothing).
+      this.bump(this.txnWrites);
+    }
+    if (item.settingsMayChange) this.ctx.forgetSettings();
+    if (this.qc.inTransactions && (before === 'I') !== (status === 'I')) {
+      // transaction_isolation is in the key: a REPEATABLE READ or
+      // SERIALIZABLE transaction never matches what autocommit reads stored.
+      this.ctx.forgetSettings();
     }
     for (const plan of item.fills) {
       const body = plan.capture.take();

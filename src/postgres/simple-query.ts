@@ -8,7 +8,7 @@ import type { Analysis, CacheDecision, Decision } from '../core/types.js';
 import { decodeReadyForQuery } from './backend-codec.js';
 import { decodeQuery } from './frontend-codec.js';
 import { BackendCode, type Frame } from './messages.js';
-import { hasWrites, isNeutral, type FillPlan, type InFlight } from './pipeline.js';
+import { hasWrites, isNeutral, mayChangeSettings, type FillPlan, type InFlight } from './pipeline.js';
 import { ResultCapture } from './result-capture.js';
 import type { PgSession, Step } from './session.js';
 import { readyForQuery } from './writer.js';
@@ -95,6 +95,7 @@ export class SimpleQuery {
       committedAtCommandComplete: c.statementCount === 1,
       effects: c.sessionEffects,
       neutral: isNeutral(c),
+      settingsMayChange: mayChangeSettings(c),
       errored: false,
     });
     this.s.extended.upstreamUnnamedDestroyed();

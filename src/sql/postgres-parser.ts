@@ -58,6 +58,8 @@ function combine(results: StatementResult[]): Classification {
   const writes = new Set<string>();
   const relations = new Map<string, { schema: string | null; name: string }>();
   const functions = new Set<string>();
+  const builtins = new Set<string>();
+  const operators = new Set<string>();
   const sessionEffects: SessionEffect[] = [];
   let kind: StatementKind = results[0]?.kind ?? 'other';
   let writesUnknown = false;
@@ -67,6 +69,8 @@ function combine(results: StatementResult[]): Classification {
     for (const t of r.facts.writes) writes.add(t);
     for (const [k, v] of r.facts.relations) relations.set(k, v);
     for (const fn of r.facts.functions) functions.add(fn);
+    for (const fn of r.facts.builtins) builtins.add(fn);
+    for (const op of r.facts.operators) operators.add(op);
     sessionEffects.push(...r.effects);
     writesUnknown ||= r.writesUnknown;
     txnControl ||= r.txnControl;
@@ -80,6 +84,8 @@ function combine(results: StatementResult[]): Classification {
     writesUnknown,
     cacheable: false,
     functions: [...functions],
+    builtins: [...builtins],
+    operators: [...operators],
     sessionEffects,
     statementCount: results.length,
     txnControl,
@@ -123,6 +129,8 @@ function emptyQuery(): Classification {
     reason: 'not-a-read',
     detail: 'empty query',
     functions: [],
+    builtins: [],
+    operators: [],
     sessionEffects: [],
     statementCount: 0,
     txnControl: false,
@@ -150,6 +158,8 @@ function parseError(sql: string, message: string): Classification {
     reason: 'parse-error',
     detail: message,
     functions: [],
+    builtins: [],
+    operators: [],
     sessionEffects: Array.from({ length: count }, () => ({ type: 'none' }) as const),
     statementCount: count,
     txnControl: false,

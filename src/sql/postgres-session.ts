@@ -91,10 +91,15 @@ function quoteIdent(s: string): string {
   return /^[a-z_][a-z0-9_]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`;
 }
 
-/** DISCARD ALL is RESET ALL plus DEALLOCATE ALL (and more the key does not
- * see): two effects for one statement, in that order. */
+/** DISCARD ALL is RESET ALL plus DEALLOCATE ALL plus DISCARD TEMP (and more
+ * the key does not see): three effects for one statement, in that order.
+ * DISCARD TEMP drops the temporary tables only. RESET ALL drops none. */
 export function discardEffects(stmt: Obj): SessionEffect[] {
-  if (stmt['target'] === 'DISCARD_ALL') return [{ type: 'reset-all' }, { type: 'deallocate', name: null }];
+  const target = stmt['target'];
+  if (target === 'DISCARD_ALL') {
+    return [{ type: 'reset-all' }, { type: 'deallocate', name: null }, { type: 'discard-temp' }];
+  }
+  if (target === 'DISCARD_TEMP') return [{ type: 'discard-temp' }];
   return [NONE];
 }
 

@@ -35,9 +35,10 @@ const BEHAVIOUR_OBJECTS = new Set(['OBJECT_TRIGGER', 'OBJECT_POLICY', 'OBJECT_RU
 /** DDL that creates something no existing query's result can depend on. */
 const INERT_DDL = new Set(['CreateEnumStmt', 'CompositeTypeStmt', 'CreateDomainStmt', 'CreateRangeStmt', 'CreateStatsStmt', 'AlterStatsStmt', 'CreateTableSpaceStmt']);
 
-/** Utility statements that change no table data (their relations count as reads). */
+/** Utility statements that change no table data (their relations count as reads).
+ * VACUUM FULL and CLUSTER are handled apart: they rewrite the table. */
 const PLAIN_OTHER = new Set([
-  'VariableShowStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt', 'VacuumStmt', 'ClusterStmt', 'ReindexStmt',
+  'VariableShowStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt', 'VacuumStmt', 'ReindexStmt',
   'CheckPointStmt', 'LockStmt', 'FetchStmt', 'ClosePortalStmt', 'DeclareCursorStmt',
 ]);
 
@@ -118,6 +119,17 @@ export function classifyStatement(node: unknown): StatementResult {
     case 'ExplainStmt':
       explain(body, r);
       break;
+    case 'VacuumStmt':
+      // VACUUM FULL rewrites the table: ctid and physical order (what a read
+      // without ORDER BY returns) change. Without a table: every table.
+      if (isVacuumFull(body)) rewrite(asArray(body['rels']).map((v) => (isObj(v) && isObj(v['VacuumRelation']) ? v['VacuumRelation']['relation'] : v)), r);
+      else walk(body, f, []);
+      break;
+    case 'ClusterStmt':
+      // CLUSTER t [USING i] rewrites t in index order; bare CLUSTER, every
+      // table clustered before.
+      rewrite(body['relation'] === undefined ? [] : [body['relation']], r);
+      break;
     case 'PrepareStmt': {
       // Nothing runs until EXECUTE (which we treat as opaque): keep the names only.
       const inner = classifyStatement(body['query']);
@@ -168,6 +180,20 @@ function explain(body: Obj, r: StatementResult): void {
 
 function opaqueName(type: string): string {
   return type === 'CallStmt' ? 'CALL' : type === 'DoStmt' ? 'DO' : 'EXECUTE';
+}
+
+/** A table rewrite (VACUUM FULL, CLUSTER): writes its tables, or every
+ * table when none is named. Still kind other. */
+function rewrite(rels: unknown[], r: StatementResult): void {
+  for (const rel of rels) writeRel(rel, r.facts);
+  r.writesUnknown = r.facts.writes.size === 0;
+}
+
+/** VACUUM FULL, VACUUM (FULL …) whatever its value: `(FULL 0)` and
+ * `(FULL 1)` share a shape, and the memo keeps one answer per shape, so an
+ * explicit value counts as FULL (at worst an extra invalidation). */
+function isVacuumFull(body: Obj): boolean {
+  return asArray(body['options']).some((o) => isObj(o) && isObj(o['DefElem']) && str(o['DefElem']['defname']) === 'full');
 }
 
 function writeRel(v: unknown, f: Facts): void {

@@ -21,6 +21,10 @@ export interface Facts {
   /** Keyed by schema + NUL + name. */
   relations: Map<string, TableRef>;
   functions: Set<string>;
+  /** Functions judged safe builtins, lower-case, without schema. */
+  builtins: Set<string>;
+  /** Operator symbols used, without schema. */
+  operators: Set<string>;
   /** Detail of the first construct that reads the clock or is random. */
   volatile: string | null;
   /** `FOR UPDATE` / `FOR SHARE`… anywhere in the tree. */
@@ -41,6 +45,8 @@ export function newFacts(): Facts {
     writes: new Set(),
     relations: new Map(),
     functions: new Set(),
+    builtins: new Set(),
+    operators: new Set(),
     volatile: null,
     locking: null,
     selectInto: false,
@@ -150,6 +156,28 @@ export function walkFields(o: Obj, facts: Facts, scope: readonly string[], skip:
         if (isObj(v)) typeCast(v, facts);
         walk(v, facts, inner);
         break;
+      case 'A_Expr':
+        if (isObj(v)) exprOperators(v, facts);
+        walk(v, facts, inner);
+        break;
+      case 'SubLink':
+        // `x = ANY (SELECT …)`, `x IN (SELECT …)` (operName absent: =).
+        if (isObj(v)) {
+          if (v['operName'] !== undefined) addOperator(v['operName'], facts);
+          else if (v['subLinkType'] === 'ANY_SUBLINK') facts.operators.add('=');
+        }
+        walk(v, facts, inner);
+        break;
+      case 'SortBy':
+        // ORDER BY x USING <
+        if (isObj(v) && v['useOp'] !== undefined) addOperator(v['useOp'], facts);
+        walk(v, facts, inner);
+        break;
+      case 'CaseExpr':
+        // CASE x WHEN y …: the server compares x = y by name.
+        if (isObj(v) && v['arg'] !== undefined) facts.operators.add('=');
+        walk(v, facts, inner);
+        break;
       case 'RangeTableSample':
         if (isObj(v)) tableSample(v, facts);
         walk(v, facts, inner);
@@ -208,7 +236,62 @@ function funcCall(call: Obj, facts: Facts): void {
     if (facts.volatile === null) facts.volatile = verdict.detail;
   } else if (verdict.kind === 'lookup') {
     facts.functions.add(verdict.name);
+  } else {
+    // Recorded even when written pg_catalog.name: the check is conservative.
+    facts.builtins.add((parts[parts.length - 1] ?? '').toLowerCase());
   }
+  // timestamptz(x), date(x): with no function of that argument type, the
+  // server makes it a cast, which may read the clock (see dateTimeCast).
+  const args = asArray(call['args']);
+  const name = parts[parts.length - 1] ?? '';
+  const builtin = parts.length === 1 || (parts.length === 2 && parts[0] === 'pg_catalog');
+  if (builtin && args.length === 1 && CLOCK_CAST_TYPES.has(name)) dateTimeCast(name, args[0], facts);
+}
+
+/** Operator names (`[String…]`, schema first) → the symbol, schema dropped. */
+function addOperator(nameList: unknown, facts: Facts): void {
+  const parts = stringList(nameList);
+  const op = parts[parts.length - 1];
+  if (op !== undefined) facts.operators.add(op);
+}
+
+/** BETWEEN is spelt with a keyword in the tree; the server expands it to
+ * comparisons it resolves by name. */
+const BETWEEN_OPERATORS: Record<string, string[]> = {
+  AEXPR_BETWEEN: ['>=', '<='],
+  AEXPR_BETWEEN_SYM: ['>=', '<='],
+  AEXPR_NOT_BETWEEN: ['<', '>'],
+  AEXPR_NOT_BETWEEN_SYM: ['<', '>'],
+};
+
+function exprOperators(expr: Obj, facts: Facts): void {
+  const between = BETWEEN_OPERATORS[str(expr['kind']) ?? ''];
+  if (between !== undefined) for (const op of between) facts.operators.add(op);
+  else addOperator(expr['name'], facts);
+}
+
+/** Date/time types whose input function reads the clock for 'now', 'today',
+ * 'tomorrow', 'yesterday' (and their spellings in any case or with spaces). */
+const CLOCK_CAST_TYPES = new Set(['date', 'time', 'timetz', 'timestamp', 'timestamptz', 'abstime']);
+
+/**
+ * A cast to a date/time type of a computed text reads the clock when the
+ * text comes out as 'now': `('no'||'w')::timestamptz`,
+ * `reverse('won')::timestamptz`. Constants are checked by the shape
+ * (volatile-literal), parameters by the session ($n values); a plain column
+ * is let through. Known limit: a text column holding 'now' cast to a
+ * date/time type is cached all the same (the column's type is not known here).
+ */
+function dateTimeCast(type: string, arg: unknown, facts: Facts): void {
+  if (facts.volatile !== null || isPlainOperand(arg)) return;
+  facts.volatile = `cast of an expression to ${type}`;
+}
+
+/** A constant, column or parameter, possibly under further casts. */
+function isPlainOperand(node: unknown): boolean {
+  let n = node;
+  while (isObj(n) && isObj(n['TypeCast'])) n = n['TypeCast']['arg'];
+  return isObj(n) && (isObj(n['A_Const']) || isObj(n['ColumnRef']) || isObj(n['ParamRef']));
 }
 
 /** CURRENT_DATE and friends read the clock; CURRENT_USER, CURRENT_SCHEMA,
@@ -242,6 +325,7 @@ function typeCast(cast: Obj, facts: Facts): void {
   const names = stringList(typeName['names']);
   const name = names[names.length - 1];
   if (name !== undefined && OID_TYPES.has(name) && facts.volatile === null) facts.volatile = `::${name}`;
+  if (name !== undefined && CLOCK_CAST_TYPES.has(name)) dateTimeCast(name, cast['arg'], facts);
 }
 
 /** TABLESAMPLE picks random rows unless REPEATABLE fixes the seed of a

@@ -144,13 +144,18 @@ describe('roles', () => {
     expect((await rejection(b.query(q))).code, 'which is never served to the denied role').toBe('42501');
   });
 
-  it('row-level security: the same query shows each role its own rows', async () => {
+  it('row-level security: the same query shows each role its own rows, and is never cached', async () => {
+    // Policies may read other tables and settings the key does not hold.
     const q = `SELECT id, v FROM ${R} ORDER BY id`;
     const a = await open(proxy.url('test', RA));
     const b = await open(proxy.url('test', RB));
-    expect((await a.query(q)).rows).toEqual([{ id: 1, v: 'a-1' }, { id: 2, v: 'a-2' }]);
-    expect((await warm(proxy, () => a.query(q))).rows).toHaveLength(2);
-    expect((await b.query(q)).rows).toEqual([{ id: 3, v: 'b-3' }]);
+    for (let i = 0; i < 3; i += 1) {
+      expect((await a.query(q)).rows).toEqual([{ id: 1, v: 'a-1' }, { id: 2, v: 'a-2' }]);
+      expect((await b.query(q)).rows).toEqual([{ id: 3, v: 'b-3' }]);
+    }
+    const shape = (await proxy.stats()).queries.find((x) => x.fingerprint === q);
+    expect(shape?.hits ?? 0).toBe(0);
+    expect(shape?.bypass_reason).toBe('relation-kind');
   });
 
   it('SET ROLE in a session: the cached result of the login role is not served to the new role', async () => {

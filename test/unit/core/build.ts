@@ -14,6 +14,8 @@ export function classification(over: Partial<Classification> = {}): Classificati
     writesUnknown: false,
     cacheable: true,
     functions: [],
+    builtins: [],
+    operators: [],
     sessionEffects: [{ type: 'none' }],
     statementCount: 1,
     txnControl: false,

@@ -17,6 +17,9 @@ interface Row {
   writesUnknown?: boolean;
   effects?: SessionEffect[];
   functions?: string[];
+  /** Checked only when given. */
+  builtins?: string[];
+  operators?: string[];
   relations?: TableRef[];
   count?: number;
   txn?: boolean;
@@ -41,6 +44,8 @@ function check(row: Row): void {
   if (row.detail !== undefined) expect(c.detail, 'detail').toBe(row.detail);
   expect(c.sessionEffects, 'effects').toEqual(row.effects ?? [NONE]);
   expect(sorted(c.functions), 'functions').toEqual(sorted(row.functions ?? []));
+  if (row.builtins !== undefined) expect(sorted(c.builtins), 'builtins').toEqual(sorted(row.builtins));
+  if (row.operators !== undefined) expect(sorted(c.operators), 'operators').toEqual(sorted(row.operators));
   if (row.relations !== undefined) expect(c.relations, 'relations').toEqual(row.relations);
   expect(c.statementCount, 'statementCount').toBe(row.count ?? 1);
   expect(c.txnControl, 'txnControl').toBe(row.txn ?? false);
@@ -141,6 +146,51 @@ table(
     { sql: 'SELECT rel::regclass FROM t', kind: 'read', reads: ['t'], reason: 'volatile-function', detail: '::regclass' },
   ],
 );
+
+table("a cast of a computed text to a date/time type may read the clock ('now' evaluated at run time)", [
+  { sql: "SELECT ('no'||'w')::timestamptz FROM t", kind: 'read', reads: ['t'], reason: 'volatile-function', detail: 'cast of an expression to timestamptz' },
+  { sql: "SELECT reverse('won')::timestamptz FROM t", kind: 'read', reads: ['t'], reason: 'volatile-function', detail: 'cast of an expression to timestamptz' },
+  { sql: "SELECT CAST(lower('NOW') AS date) FROM t", kind: 'read', reads: ['t'], reason: 'volatile-function', detail: 'cast of an expression to date' },
+  { sql: "SELECT (x || '')::time FROM t", kind: 'read', reads: ['t'], reason: 'volatile-function', detail: 'cast of an expression to time' },
+  { sql: "SELECT (x || '')::timestamp with time zone FROM t", kind: 'read', reads: ['t'], reason: 'volatile-function', detail: 'cast of an expression to timestamptz' },
+  { sql: "SELECT (x || '')::time with time zone FROM t", kind: 'read', reads: ['t'], reason: 'volatile-function', detail: 'cast of an expression to timetz' },
+  { sql: "SELECT (x || '')::timestamp(3) FROM t", kind: 'read', reads: ['t'], reason: 'volatile-function', detail: 'cast of an expression to timestamp' },
+  { sql: "SELECT (x || '')::text::date FROM t", kind: 'read', reads: ['t'], reason: 'volatile-function', detail: 'cast of an expression to date' },
+  { sql: "SELECT * FROM t WHERE d < (x || '')::timestamptz[]", kind: 'read', reads: ['t'], reason: 'volatile-function', detail: 'cast of an expression to timestamptz' },
+  { sql: "SELECT timestamptz('no' || 'w') FROM t", kind: 'read', reads: ['t'], reason: 'volatile-function', detail: 'cast of an expression to timestamptz' },
+  { sql: "SELECT date(lower(x)) FROM t", kind: 'read', reads: ['t'], reason: 'volatile-function', detail: 'cast of an expression to date' },
+  { sql: "SELECT pg_catalog.date(x || '') FROM t", kind: 'read', reads: ['t'], reason: 'volatile-function', detail: 'cast of an expression to date' },
+  // Plain columns stay cacheable (known limit: a text column holding 'now').
+  { sql: 'SELECT x::timestamptz, CAST(y AS date), t.z::time, date(x), timestamptz(x) FROM t', kind: 'read', reads: ['t'], cacheable: true },
+  { sql: "SELECT '2024-01-01'::text::date, timestamp '2024-01-01', $1::timestamptz, date($2) FROM t", kind: 'read', reads: ['t'], cacheable: true },
+  { sql: "SELECT (x || ' days')::interval, lower(x)::text FROM t", kind: 'read', reads: ['t'], cacheable: true },
+  { sql: "SELECT app.date(x || '') FROM t", kind: 'read', reads: ['t'], cacheable: true, functions: ['app.date'] },
+]);
+
+table('builtins and operators a statement uses are listed (user objects may shadow them)', [
+  {
+    sql: 'SELECT lower(a), LOWER(b), count(*), pg_catalog.upper(c) FROM t WHERE a = 1 AND b + 2 > c',
+    kind: 'read', reads: ['t'], cacheable: true, builtins: ['lower', 'count', 'upper'], operators: ['=', '+', '>'],
+  },
+  { sql: 'SELECT my_func(a) FROM t', kind: 'read', reads: ['t'], cacheable: true, functions: ['my_func'], builtins: [], operators: [] },
+  {
+    sql: 'SELECT * FROM t WHERE a OPERATOR(pg_catalog.+) b #@@# c AND x LIKE y AND x NOT ILIKE y AND -x < 0',
+    kind: 'read', reads: ['t'], cacheable: true, builtins: [], operators: ['+', '#@@#', '~~', '!~~*', '-', '<'],
+  },
+  {
+    sql: 'SELECT * FROM t WHERE a IN (1, 2) AND b NOT IN (3) AND c IS DISTINCT FROM d AND e = ANY(f) AND g BETWEEN 1 AND 2',
+    kind: 'read', reads: ['t'], cacheable: true, operators: ['=', '<>', '>=', '<='],
+  },
+  { sql: 'SELECT * FROM t WHERE a NOT BETWEEN 1 AND 2', kind: 'read', reads: ['t'], cacheable: true, operators: ['<', '>'] },
+  {
+    sql: 'SELECT CASE a WHEN 1 THEN 2 END FROM t WHERE b IN (SELECT c FROM u) AND d < ALL (SELECT e FROM u) ORDER BY a USING ~<~',
+    kind: 'read', reads: ['t', 'u'], cacheable: true, operators: ['=', '<', '~<~'],
+  },
+  { sql: 'UPDATE t SET a = a || lower(b) WHERE id = $1', kind: 'write', writes: ['t'], builtins: ['lower'], operators: ['||', '='] },
+  { sql: 'SELECT * FROM t; SELECT abs(a) FROM u WHERE a % 2 = 0', kind: 'read', reads: ['t', 'u'], reason: 'multi-statement', count: 2, effects: [NONE, NONE], builtins: ['abs'], operators: ['%', '='] },
+  { sql: 'SELEC lower(a) = 1', kind: 'other', reason: 'parse-error', writesUnknown: true, builtins: [], operators: [] },
+  { sql: '', kind: 'other', count: 0, effects: [], builtins: [], operators: [] },
+]);
 
 table('set_config() also taints the session', [
   {
@@ -274,9 +324,12 @@ table('SET of anything the key cannot hold taints the session (reason session-st
   { sql: "SET TIME ZONE INTERVAL '+02:00' HOUR TO MINUTE", kind: 'session-set', effects: taint('SET timezone (value not understood)') },
 ]);
 
-table('RESET ALL / DISCARD ALL / DEALLOCATE reset the session or its prepared statements', [
+table('RESET ALL / DISCARD ALL / DISCARD TEMP / DEALLOCATE reset the session or its prepared statements', [
   { sql: 'RESET ALL', kind: 'session-set', effects: [{ type: 'reset-all' }] },
-  { sql: 'DISCARD ALL', kind: 'session-set', effects: [{ type: 'reset-all' }, { type: 'deallocate', name: null }] },
+  { sql: 'DISCARD ALL', kind: 'session-set', effects: [{ type: 'reset-all' }, { type: 'deallocate', name: null }, { type: 'discard-temp' }] },
+  { sql: 'DISCARD TEMP', kind: 'session-set', effects: [{ type: 'discard-temp' }] },
+  { sql: 'DISCARD TEMPORARY', kind: 'session-set', effects: [{ type: 'discard-temp' }] },
+  { sql: 'DISCARD SEQUENCES', kind: 'session-set' },
   { sql: 'DISCARD PLANS', kind: 'session-set' },
   { sql: 'DEALLOCATE PREPARE stmt1', kind: 'session-set', effects: [{ type: 'deallocate', name: 'stmt1' }] },
   { sql: 'DEALLOCATE ALL', kind: 'session-set', effects: [{ type: 'deallocate', name: null }] },
@@ -294,11 +347,22 @@ table('utility statements are other and write nothing', [
 ].map((sql): Row => ({ sql, kind: 'other' })).concat([
   { sql: 'VACUUM ANALYZE t', kind: 'other', reads: ['t'] },
   { sql: 'ANALYZE t', kind: 'other', reads: ['t'] },
-  { sql: 'CLUSTER t', kind: 'other', reads: ['t'] },
+  { sql: 'VACUUM t', kind: 'other', reads: ['t'] },
   { sql: 'REINDEX TABLE t', kind: 'other', reads: ['t'] },
   { sql: 'LOCK TABLE t IN ACCESS EXCLUSIVE MODE', kind: 'other', reads: ['t'] },
   { sql: 'DECLARE c CURSOR FOR SELECT * FROM t', kind: 'other', reads: ['t'] },
 ]));
+
+table('VACUUM FULL and CLUSTER rewrite the table (ctid, physical order): they write it, or every table', [
+  { sql: 'VACUUM FULL t', kind: 'other', writes: ['t'] },
+  { sql: 'VACUUM FULL ANALYZE t (a), s.u', kind: 'other', writes: ['t', 'u'] },
+  { sql: 'VACUUM (FULL, VERBOSE) t', kind: 'other', writes: ['t'] },
+  { sql: 'VACUUM (FULL 1) t', kind: 'other', writes: ['t'] },
+  { sql: 'VACUUM FULL', kind: 'other', writesUnknown: true },
+  { sql: 'CLUSTER t', kind: 'other', writes: ['t'] },
+  { sql: 'CLUSTER s.t USING i', kind: 'other', writes: ['t'], relations: [{ schema: 's', name: 't' }] },
+  { sql: 'CLUSTER', kind: 'other', writesUnknown: true },
+]);
 
 table('SQL PREPARE takes a name protocol-level statements share: the session must learn it', [
   { sql: 'PREPARE p AS SELECT 1', kind: 'other', effects: [{ type: 'prepare', name: 'p' }] },
