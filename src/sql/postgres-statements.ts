@@ -100,6 +100,9 @@ export function classifyStatement(node: unknown): StatementResult {
     case 'TransactionStmt':
       r.kind = 'txn-control';
       r.txnControl = true;
+      // COMMIT PREPARED makes visible what another session (or one long
+      // gone) wrote under PREPARE TRANSACTION: tables we never saw.
+      if (body['kind'] === 'TRANS_STMT_COMMIT_PREPARED' || body['kind'] === 'TRANS_STMT_ROLLBACK_PREPARED') r.writesUnknown = true;
       break;
     case 'VariableSetStmt':
       r.kind = 'session-set';

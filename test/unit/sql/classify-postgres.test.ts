@@ -290,7 +290,7 @@ table('creating a temporary relation taints the session (reason temp-table)', [
 
 table('transaction control is flagged', [
   'BEGIN', 'START TRANSACTION ISOLATION LEVEL SERIALIZABLE', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT a',
-  'RELEASE SAVEPOINT a', 'ROLLBACK TO SAVEPOINT a', "PREPARE TRANSACTION 'x'", "COMMIT PREPARED 'x'", "ROLLBACK PREPARED 'x'",
+  'RELEASE SAVEPOINT a', 'ROLLBACK TO SAVEPOINT a', "PREPARE TRANSACTION 'x'",
 ].map((sql): Row => ({ sql, kind: 'txn-control', txn: true })));
 
 const set = (name: string, value: string | null, local = false): SessionEffect[] => [{ type: 'set', name, value, local }];
@@ -362,6 +362,11 @@ table('VACUUM FULL and CLUSTER rewrite the table (ctid, physical order): they wr
   { sql: 'CLUSTER t', kind: 'other', writes: ['t'] },
   { sql: 'CLUSTER s.t USING i', kind: 'other', writes: ['t'], relations: [{ schema: 's', name: 't' }] },
   { sql: 'CLUSTER', kind: 'other', writesUnknown: true },
+]);
+
+table('COMMIT PREPARED makes visible writes of a transaction prepared anywhere: everything may change', [
+  { sql: "COMMIT PREPARED 'tx1'", kind: 'txn-control', txn: true, writesUnknown: true },
+  { sql: "ROLLBACK PREPARED 'tx1'", kind: 'txn-control', txn: true, writesUnknown: true },
 ]);
 
 table('SQL PREPARE takes a name protocol-level statements share: the session must learn it', [
