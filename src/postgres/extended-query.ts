@@ -10,105 +10,16 @@
 // upstream (preceded by a Parse of any statement the client only believes
 // exists, whose ParseComplete is swallowed) and the rest follow as they come.
 
-import type { Analysis, CacheDecision, Classification, Decision } from '../core/types.js';
+import type { Analysis, CacheDecision, Decision } from '../core/types.js';
 import type { CacheEntry } from '../cache/store.js';
-import { decodeReadyForQuery } from './backend-codec.js';
 import { decodeBind, decodeClose, decodeDescribe, decodeExecute, decodeParse } from './frontend-codec.js';
-import { BackendCode, FrontendCode, type Bind, type Frame } from './messages.js';
+import { FrontendCode, type Bind, type Frame } from './messages.js';
 import { emptyWrites, hasWrites, isNeutral, mayChangeSettings, mergeWrites, type BatchItem, type Expectation, type FillPlan } from './pipeline.js';
 import { ResultCapture } from './result-capture.js';
 import type { PgSession, Step } from './session.js';
+import { newBatch, opaqueStatement, Stage, type Batch, type Portal, type Statement } from './extended-batch.js';
+import { onBatchReply } from './extended-replies.js';
 import { bindComplete, encodeParse, encodeSync, parseComplete, readyForQuery } from './writer.js';
-
-interface Statement {
-  name: string;
-  sql: string;
-  paramTypes: number[];
-  /** sql + parameter types: what the server would have prepared. */
-  signature: string;
-  analysis: Analysis;
-}
-
-interface Portal {
-  statement: Statement;
-  /** Parameter formats, values and result formats, exactly as bound. */
-  params: string;
-  /** A text parameter like 'now': the result changes with every call. */
-  volatile: boolean;
-  /** An Execute already ran on it: what follows is not the whole result. */
-  started: boolean;
-}
-
-/** How far a held batch has got through the servable shape. */
-const enum Stage {
-  Start = 0,
-  Parsed = 1,
-  DescribedStatement = 2,
-  Bound = 3,
-  DescribedPortal = 4,
-  Executed = 5,
-}
-
-interface Batch {
-  held: Frame[];
-  item: BatchItem | null;
-  stage: Stage;
-  parse: Statement | null;
-  describeStatement: boolean;
-  bind: Portal | null;
-  bindPortal: string;
-  describePortal: boolean;
-  /** Portals bound in this batch (forwarding mode). */
-  portals: Map<string, Portal>;
-  /** Decisions already taken in this batch, by statement signature. */
-  decisions: Map<Statement, Decision>;
-  /** Names this batch's forwarded Parse/Close will change once the server
-   * confirms them (null: closed). Later messages of the batch see them. */
-  pending: Map<string, Statement | null>;
-  pendingUpstream: Map<string, string | null>;
-}
-
-function newBatch(): Batch {
-  return {
-    held: [],
-    item: null,
-    stage: Stage.Start,
-    parse: null,
-    describeStatement: false,
-    bind: null,
-    bindPortal: '',
-    describePortal: false,
-    portals: new Map(),
-    decisions: new Map(),
-    pending: new Map(),
-    pendingUpstream: new Map(),
-  };
-}
-
-/** A name taken by SQL-level PREPARE: its text is the server's secret, so
- * nothing bound to it is cached and it is never prepared again lazily. */
-const OPAQUE_SIGNATURE = '\u0000opaque';
-
-function opaqueStatement(name: string): Statement {
-  const classification: Classification = {
-    kind: 'other',
-    reads: [],
-    writes: [],
-    relations: [],
-    writesUnknown: true,
-    cacheable: false,
-    reason: 'not-a-read',
-    detail: 'a statement prepared with SQL PREPARE',
-    functions: [],
-    builtins: [],
-    operators: [],
-    sessionEffects: [{ type: 'none' }],
-    statementCount: 1,
-    txnControl: false,
-  };
-  const shaped = { shape: `EXECUTE ${name}`, keyText: `EXECUTE ${name}`, hints: {}, volatileLiteral: false };
-  return { name, sql: '', paramTypes: [], signature: OPAQUE_SIGNATURE, analysis: { shaped, classification } };
-}
 
 export class ExtendedQuery {
   /** The statements the client believes exist. */
@@ -230,9 +141,9 @@ export class ExtendedQuery {
       // Leaving hold mode: while nothing has gone upstream yet, learn what
       // the decision needs first (postgres.js sends Parse, Describe, Flush).
       const st = batch.parse ?? batch.bind?.statement;
-      if (!retried && st !== undefined && this.s.canLookUp()) {
-        const need = this.s.lookupNeeded(st.analysis.classification);
-        if (need !== null) return this.s.lookUp(need);
+      if (!retried && st !== undefined && this.s.lookups.canRun()) {
+        const need = this.s.lookups.needed(st.analysis.classification);
+        if (need !== null) return this.s.lookups.run(need);
       }
       this.startForwarding(batch);
     }
@@ -296,7 +207,7 @@ export class ExtendedQuery {
         b.stage = Stage.Executed;
         // Writes and refusals go upstream at once; reads wait for Sync unless
         // nothing more is needed to decide them.
-        if (this.s.lookupNeeded(c) !== null) return true;
+        if (this.s.lookups.needed(c) !== null) return true;
         const d = this.decideOnce(b, b.bind!.statement);
         return d.action === 'cache';
       }
@@ -344,9 +255,9 @@ export class ExtendedQuery {
   private onHeldFlush(b: Batch, retried: boolean): Promise<Step> | 'forward' | undefined {
     const st = b.parse;
     if (st === null) return 'forward';
-    if (!retried && this.s.canLookUp()) {
-      const need = this.s.lookupNeeded(st.analysis.classification);
-      if (need !== null) return this.s.lookUp(need);
+    if (!retried && this.s.lookups.canRun()) {
+      const need = this.s.lookups.needed(st.analysis.classification);
+      if (need !== null) return this.s.lookups.run(need);
     }
     const d = this.decideOnce(b, st);
     if (d.action !== 'cache') return 'forward';
@@ -371,9 +282,9 @@ export class ExtendedQuery {
   private onHeldSync(b: Batch, sync: Frame, retried: boolean): Promise<Step> | undefined {
     const portal = b.bind!;
     const st = portal.statement;
-    if (!retried && this.s.canLookUp()) {
-      const need = this.s.lookupNeeded(st.analysis.classification);
-      if (need !== null) return this.s.lookUp(need);
+    if (!retried && this.s.lookups.canRun()) {
+      const need = this.s.lookups.needed(st.analysis.classification);
+      if (need !== null) return this.s.lookups.run(need);
     }
     b.decisions.delete(st); // decide again with what the look-up taught
     const d = this.decideOnce(b, st);
@@ -593,80 +504,7 @@ export class ExtendedQuery {
     return { decision: d, key, snapshot, capture: new ResultCapture(this.s.qc.maxEntrySize), sentAt: performance.now() };
   }
 
-  // ---- replies ----
-
   onReply(item: BatchItem, f: Frame): void {
-    const e = item.expect[item.next];
-    switch (f.type) {
-      case BackendCode.ParseComplete:
-        item.next++;
-        e?.commit?.();
-        if (e?.kind === 'lazy-parse') return; // the proxy's own Parse
-        break;
-      case BackendCode.BindComplete:
-      case BackendCode.CloseComplete:
-        item.next++;
-        e?.commit?.();
-        break;
-      case BackendCode.ParameterDescription:
-        e?.fill?.capture.add(f.buf, f.start, f.end);
-        break;
-      case BackendCode.RowDescription:
-      case BackendCode.NoData:
-        e?.fill?.capture.add(f.buf, f.start, f.end);
-        if (e?.kind === 'describe') {
-          if (e.fill) item.fills.push(e.fill);
-          item.next++;
-        }
-        break;
-      case BackendCode.DataRow:
-      case BackendCode.NoticeResponse:
-        e?.fill?.capture.add(f.buf, f.start, f.end);
-        break;
-      case BackendCode.CommandComplete:
-      case BackendCode.EmptyQueryResponse:
-        if (e?.fill) {
-          e.fill.capture.add(f.buf, f.start, f.end);
-          item.fills.push(e.fill);
-        }
-        if (e?.writes) this.s.bump(e.writes);
-        if (e?.kind === 'execute') item.next++; // a Query may have several
-        break;
-      case BackendCode.PortalSuspended:
-        e?.fill?.capture.refuse('row-limit');
-        item.next++;
-        break;
-      case BackendCode.CopyInResponse:
-      case BackendCode.CopyOutResponse:
-      case BackendCode.CopyBothResponse:
-        e?.fill?.capture.refuse('not-a-read');
-        break;
-      case BackendCode.ErrorResponse: {
-        item.errored = true;
-        for (const x of item.expect) x.fill?.capture.refuse('error-result');
-        // An error in a Query ends with its own ReadyForQuery; an error in an
-        // extended message makes the server skip everything up to the Sync.
-        if (e?.kind !== 'query') {
-          item.skipping = true;
-          while (item.next < item.expect.length && item.expect[item.next]!.kind !== 'sync') item.next++;
-        }
-        break;
-      }
-      case BackendCode.ReadyForQuery: {
-        const status = decodeReadyForQuery(f.buf, f.start, f.end);
-        item.next++;
-        if (e?.kind === 'query' && item.skipping !== true) {
-          // The Query's own: the batch goes on until its Sync.
-          this.s.status = status;
-          break;
-        }
-        this.s.requestDone(item, status);
-        if (!item.internal) this.s.relayFrame(f);
-        this.s.inflight.shift();
-        this.s.flushLocals();
-        return;
-      }
-    }
-    if (!item.internal) this.s.relayFrame(f);
+    onBatchReply(this.s, item, f);
   }
 }

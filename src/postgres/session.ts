@@ -18,18 +18,12 @@
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { QueryCache } from '../core/query-cache.js';
-import type { Analysis } from '../core/types.js';
-import type { Classification, Decision, SessionView } from '../core/types.js';
-import {
-  decodeDataRowText,
-  decodeErrorResponse,
-  decodeParameterStatus,
-  decodeReadyForQuery,
-} from './backend-codec.js';
+import type { Analysis, Classification, Decision, SessionView } from '../core/types.js';
+import { decodeParameterStatus } from './backend-codec.js';
 import type { MessageFramer } from './frontend-codec.js';
 import { BackendCode, FrontendCode, ProtocolError, type Frame, type TransactionStatus } from './messages.js';
-import { lookupSql, readLookup, type LookupRequest } from './catalog-lookup.js';
 import { ExtendedQuery } from './extended-query.js';
+import { CatalogLookups } from './session-lookups.js';
 import { SimpleQuery } from './simple-query.js';
 import {
   emptyWrites,
@@ -41,7 +35,7 @@ import {
 } from './pipeline.js';
 import { PgSessionContext } from './session-context.js';
 import { ADMIN_SHUTDOWN, CONNECTION_FAILURE, PROTOCOL_VIOLATION, errorResponse } from './sqlstate.js';
-import { encodeQuery, encodeTerminate } from './writer.js';
+import { encodeTerminate } from './writer.js';
 import type { Authenticated } from './startup.js';
 
 let nextSessionId = 1;
@@ -66,6 +60,7 @@ export class PgSession {
   private readonly upstreamFramer: MessageFramer;
   private readonly deps: SessionDeps;
   readonly extended: ExtendedQuery;
+  readonly lookups: CatalogLookups;
   private readonly simple: SimpleQuery;
 
   status: TransactionStatus;
@@ -81,8 +76,6 @@ export class PgSession {
   private runEnd = 0;
   private cachedView: SessionView | null = null;
   private viewVersion = -1;
-  /** After a failed catalog look-up, none is tried again until then. */
-  private lookupsPausedUntil = 0;
   private readonly debug: boolean;
   private draining = false;
   private readonly id = nextSessionId++;
@@ -99,6 +92,7 @@ export class PgSession {
     this.ctx = new PgSessionContext(auth.parameters);
     for (const [k, v] of auth.serverParameters) this.ctx.parameterStatus(k, v);
     this.extended = new ExtendedQuery(this);
+    this.lookups = new CatalogLookups(this);
     this.simple = new SimpleQuery(this);
     this.debug = this.log.isLevelEnabled('debug');
 
@@ -237,54 +231,6 @@ export class PgSession {
     }
     w.ddl = c.kind === 'ddl';
     return w;
-  }
-
-  // ---- catalog look-ups: the proxy's own query on this connection ----
-
-  /** What the decision for `c` still needs from the catalog, or null. */
-  lookupNeeded(c: Classification): LookupRequest | null {
-    // Functions matter even when nothing is cached: an unknown one may write.
-    if (!c.cacheable && c.writes.length === 0 && c.functions.length === 0) return null;
-    // Facts about names hold under one search_path: until it is known, ask
-    // for the settings and every name together, and learn them under it.
-    if (!this.ctx.settingsKnown) return { settings: true, relations: c.relations, functions: c.functions };
-    const missing = this.qc.catalog.missing(this.view().catalogScope, c);
-    if (missing.relations.length === 0 && missing.functions.length === 0) return null;
-    return { settings: false, relations: missing.relations, functions: missing.functions };
-  }
-
-  /** A look-up may go upstream only between requests, outside a failed transaction. */
-  canLookUp(): boolean {
-    return (
-      this.inflight.length === 0 &&
-      this.status !== 'E' &&
-      !this.extended.forwarding() &&
-      (this.lookupsPausedUntil === 0 || performance.now() >= this.lookupsPausedUntil)
-    );
-  }
-
-  /** Sends the look-up and suspends client processing until it is answered. */
-  lookUp(req: LookupRequest): Promise<Step> {
-    return new Promise((resolve) => {
-      const item: LookupItem = { type: 'lookup', req, rows: [], errored: false, done: () => resolve('retry') };
-      this.inflight.push(item);
-      this.extended.upstreamUnnamedDestroyed();
-      this.sendUpstream(encodeQuery(lookupSql(req)));
-    });
-  }
-
-  private finishLookup(item: LookupItem): void {
-    if (item.errored) this.lookupsPausedUntil = performance.now() + 30_000;
-    else {
-      const result = readLookup(item.req, item.rows);
-      if (result.settings) this.ctx.learnSettings(result.settings);
-      if (result.shadowed) this.ctx.shadowed = result.shadowed;
-      if (result.userOperators) this.ctx.userOperators = result.userOperators;
-      const scope = this.view().catalogScope;
-      this.qc.catalog.learnRelations(scope, result.relations);
-      this.qc.catalog.learnFunctions(scope, result.functions);
-    }
-    item.done();
   }
 
   // ---- client → proxy ----
@@ -470,7 +416,7 @@ export class PgSession {
     }
     switch (item.type) {
       case 'lookup':
-        return this.onLookupReply(item, f);
+        return this.lookups.onReply(item, f);
       case 'simple':
       case 'relay':
         return this.simple.onReply(item, f);
@@ -479,30 +425,7 @@ export class PgSession {
     }
   }
 
-  private onLookupReply(item: LookupItem, f: Frame): void {
-    switch (f.type) {
-      case BackendCode.DataRow:
-        item.rows.push(decodeDataRowText(f.buf, f.start, f.end));
-        return;
-      case BackendCode.ErrorResponse: {
-        item.errored = true;
-        const e = decodeErrorResponse(f.buf, f.start, f.end);
-        this.log.warn({ code: e.code, message: e.message }, 'catalog look-up failed');
-        return;
-      }
-      case BackendCode.NoticeResponse:
-        this.relayFrame(f);
-        return;
-      case BackendCode.ReadyForQuery:
-        this.status = decodeReadyForQuery(f.buf, f.start, f.end);
-        this.inflight.shift();
-        this.finishLookup(item);
-        this.flushLocals();
-        return;
-      default:
-        return; // RowDescription, CommandComplete: the proxy's own
-    }
-  }
+
 
   private refuseFills(item: Exclude<InFlight, LookupItem | { type: 'local' }>, reason: 'session-state'): void {
     if (item.type === 'simple') item.fill?.capture.refuse(reason);

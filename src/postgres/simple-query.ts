@@ -26,9 +26,9 @@ export class SimpleQuery {
       this.s.extended.absorbQuery(f, a, d.action === 'cache' ? this.s.refuse(a, 'pipeline', 'a Query inside an extended-protocol batch') : d);
       return undefined;
     }
-    if (!retried && this.s.canLookUp()) {
-      const need = this.s.lookupNeeded(c);
-      if (need !== null) return this.s.lookUp(need);
+    if (!retried && this.s.lookups.canRun()) {
+      const need = this.s.lookups.needed(c);
+      if (need !== null) return this.s.lookups.run(need);
     }
     const d = sql.includes('\uFFFD') ? this.s.refuse(a, 'encoding') : this.s.decide(a);
     const bytes = f.buf.subarray(f.start, f.end);

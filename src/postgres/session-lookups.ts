@@ -1,0 +1,91 @@
+// The proxy's own catalog queries for one session (catalog-lookup.ts builds
+// and reads them): sent on the client's upstream connection between its
+// requests, their replies swallowed, what they teach kept in the session
+// context and the shared CatalogMemo.
+
+import type { Classification } from '../core/types.js';
+import { decodeDataRowText, decodeErrorResponse, decodeReadyForQuery } from './backend-codec.js';
+import { lookupSql, readLookup, type LookupRequest } from './catalog-lookup.js';
+import { BackendCode, type Frame } from './messages.js';
+import type { LookupItem } from './pipeline.js';
+import type { PgSession, Step } from './session.js';
+import { encodeQuery } from './writer.js';
+
+export class CatalogLookups {
+  /** After a failed look-up, none is tried again until then. */
+  private pausedUntil = 0;
+
+  constructor(private readonly s: PgSession) {}
+
+  /** What the decision for `c` still needs from the catalog, or null. */
+  needed(c: Classification): LookupRequest | null {
+    // Functions matter even when nothing is cached: an unknown one may write.
+    if (!c.cacheable && c.writes.length === 0 && c.functions.length === 0) return null;
+    // Facts about names hold under one search_path: until it is known, ask
+    // for the settings and every name together, and learn them under it.
+    if (!this.s.ctx.settingsKnown) return { settings: true, relations: c.relations, functions: c.functions };
+    const missing = this.s.qc.catalog.missing(this.s.view().catalogScope, c);
+    if (missing.relations.length === 0 && missing.functions.length === 0) return null;
+    return { settings: false, relations: missing.relations, functions: missing.functions };
+  }
+
+  /** A look-up may go upstream only between requests, outside a failed transaction. */
+  canRun(): boolean {
+    return (
+      this.s.inflight.length === 0 &&
+      this.s.status !== 'E' &&
+      !this.s.extended.forwarding() &&
+      (this.pausedUntil === 0 || performance.now() >= this.pausedUntil)
+    );
+  }
+
+  /** Sends the look-up and suspends client processing until it is answered. */
+  run(req: LookupRequest): Promise<Step> {
+    return new Promise((resolve) => {
+      const item: LookupItem = { type: 'lookup', req, rows: [], errored: false, done: () => resolve('retry') };
+      this.s.inflight.push(item);
+      this.s.extended.upstreamUnnamedDestroyed();
+      this.s.sendUpstream(encodeQuery(lookupSql(req)));
+    });
+  }
+
+  private finish(item: LookupItem): void {
+    if (item.errored) this.pausedUntil = performance.now() + 30_000;
+    else {
+      const result = readLookup(item.req, item.rows);
+      if (result.settings) this.s.ctx.learnSettings(result.settings);
+      if (result.shadowed) this.s.ctx.shadowed = result.shadowed;
+      if (result.userOperators) this.s.ctx.userOperators = result.userOperators;
+      const scope = this.s.view().catalogScope;
+      this.s.qc.catalog.learnRelations(scope, result.relations);
+      this.s.qc.catalog.learnFunctions(scope, result.functions);
+    }
+    item.done();
+  }
+
+
+  onReply(item: LookupItem, f: Frame): void {
+    switch (f.type) {
+      case BackendCode.DataRow:
+        item.rows.push(decodeDataRowText(f.buf, f.start, f.end));
+        return;
+      case BackendCode.ErrorResponse: {
+        item.errored = true;
+        const e = decodeErrorResponse(f.buf, f.start, f.end);
+        this.s.log.warn({ code: e.code, message: e.message }, 'catalog look-up failed');
+        return;
+      }
+      case BackendCode.NoticeResponse:
+        this.s.relayFrame(f);
+        return;
+      case BackendCode.ReadyForQuery:
+        this.s.status = decodeReadyForQuery(f.buf, f.start, f.end);
+        this.s.inflight.shift();
+        this.finish(item);
+        this.s.flushLocals();
+        return;
+      default:
+        return; // RowDescription, CommandComplete: the proxy's own
+    }
+  }
+}
