@@ -67,7 +67,6 @@ export class QueryCache {
     this.store = new FailOpenStore(opts.store, failOpen);
   }
 
-  /** cache.max_entry_size in force now: result capture stops buffering past it. */
   /** A bound parameter such as 'now' or 'tomorrow 13:00' is evaluated per
    * call when it lands in a date/time type: such a bind is never cached. */
   isVolatileValue(text: string): boolean {
@@ -78,6 +77,7 @@ export class QueryCache {
     return this.config.cache.inTransactions;
   }
 
+  /** cache.max_entry_size in force now: result capture stops buffering past it. */
   get maxEntrySize(): number {
     return this.config.cache.maxEntrySizeBytes;
   }

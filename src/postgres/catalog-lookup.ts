@@ -3,7 +3,9 @@
 // settings the server does not report, and, for relations and functions the
 // proxy has not seen yet, what a cache decision needs to know about them.
 // It only reads the catalog and cannot fail on odd names (to_regclass
-// returns NULL), so it is safe inside the client's open transaction.
+// returns NULL). Inside a client's transaction only the settings part is
+// sent (session-lookups.ts): a cancel or statement_timeout hitting it there
+// would abort that transaction.
 
 import type { RelationInfo, Volatility } from '../core/catalog.js';
 import type { TableRef } from '../core/types.js';

@@ -46,7 +46,7 @@ export interface Batch {
   describePortal: boolean;
   /** Portals bound in this batch (forwarding mode). */
   portals: Map<string, Portal>;
-  /** Decisions already taken in this batch, by statement signature. */
+  /** Decisions already taken in this batch, per statement. */
   decisions: Map<Statement, Decision>;
   /** Names this batch's forwarded Parse/Close will change once the server
    * confirms them (null: closed). Later messages of the batch see them. */

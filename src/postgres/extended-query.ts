@@ -53,12 +53,11 @@ export class ExtendedQuery {
    * runs them in order, and the Query's ReadyForQuery (relayed at once) ends
    * their implicit transaction too. The Query joins the batch, which stays
    * open until the client's Sync. After an error in the batch the server
-   * ignores it, as it ignores everything until Sync. Returns false when no
-   * batch is open.
+   * ignores it, as it ignores everything until Sync.
    */
-  absorbQuery(f: Frame, a: Analysis, d: Decision): boolean {
+  absorbQuery(f: Frame, a: Analysis, d: Decision): void {
     const b = this.batch;
-    if (b === null) return false;
+    if (b === null) return;
     if (b.item === null) this.startForwarding(b);
     const item = b.item!;
     const c = a.classification;
@@ -71,6 +70,21 @@ export class ExtendedQuery {
     item.expect.push({ kind: 'query', fill: null, writes: hasWrites(w) ? w : null });
     this.upstreamUnnamedDestroyed();
     this.statements.delete('');
+    this.s.sendUpstream(f.buf.subarray(f.start, f.end));
+  }
+
+  /** A FunctionCall while a batch is open joins it like a Query (it ends
+   * with its own ReadyForQuery); it may write anything. */
+  absorbFunctionCall(f: Frame): boolean {
+    const b = this.batch;
+    if (b === null) return false;
+    if (b.item === null) this.startForwarding(b);
+    const item = b.item!;
+    const w = emptyWrites();
+    w.unknown = true;
+    mergeWrites(item.writes, w);
+    item.neutral = false;
+    item.expect.push({ kind: 'query', fill: null, writes: w });
     this.s.sendUpstream(f.buf.subarray(f.start, f.end));
     return true;
   }
@@ -205,8 +219,9 @@ export class ExtendedQuery {
         const c = a.classification;
         if (!c.cacheable && c.writes.length === 0) return false;
         b.stage = Stage.Executed;
-        // Writes and refusals go upstream at once; reads wait for Sync unless
-        // nothing more is needed to decide them.
+        // A statement that still needs a catalog look-up waits for Sync (the
+        // look-up goes first); otherwise a refusal goes upstream at once and
+        // a cacheable read waits for Sync, where it may be answered.
         if (this.s.lookups.needed(c) !== null) return true;
         const d = this.decideOnce(b, b.bind!.statement);
         return d.action === 'cache';

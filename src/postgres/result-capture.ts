@@ -15,8 +15,8 @@ export class ResultCapture {
   constructor(private readonly maxBytes: number) {}
 
   add(buf: Buffer, start: number, end: number): void {
+    this.size += end - start; // counted even when refused: /stats reports bytes received
     if (this.refused !== null) return;
-    this.size += end - start;
     if (this.size > this.maxBytes) {
       this.refuse('too-large');
       return;

@@ -10,7 +10,7 @@ const NOT_IN_KEY = new Set(['application_name']);
 
 /** Settings the server does not report (ParameterStatus) in PostgreSQL 15
  * but that shape output, read from pg_settings by the session's own
- * look-up. `current_user` catches SET ROLE surviving a RESET ALL. */
+ * look-up (which also reads current_user: SET ROLE survives RESET ALL). */
 export const LOOKED_UP_SETTINGS = [
   'search_path',
   'bytea_output',
@@ -118,12 +118,14 @@ export class PgSessionContext {
 
   /** Apply what a statement did, once the server acknowledged it. */
   apply(effect: SessionEffect): void {
-    this.version++;
     switch (effect.type) {
       case 'none':
       case 'deallocate':
       case 'prepare':
-        return;
+        return; // nothing the key holds
+    }
+    this.version++;
+    switch (effect.type) {
       case 'set':
         // Reported settings come back as ParameterStatus; the others are
         // read again so the key holds the server's own spelling.

@@ -19,6 +19,14 @@ export class CatalogLookups {
 
   /** What the decision for `c` still needs from the catalog, or null. */
   needed(c: Classification): LookupRequest | null {
+    if (this.s.status !== 'I') {
+      // Inside a transaction only the settings are read, and only when hits
+      // may be served there: a look-up that failed (statement_timeout, a
+      // cancel) would abort the client's transaction, and catalog facts
+      // read there may be uncommitted DDL that others must not learn.
+      if (!this.s.qc.inTransactions || this.s.ctx.settingsKnown || !c.cacheable) return null;
+      return { settings: true, relations: [], functions: [] };
+    }
     // Functions matter even when nothing is cached: an unknown one may write.
     if (!c.cacheable && c.writes.length === 0 && c.functions.length === 0) return null;
     // Facts about names hold under one search_path: until it is known, ask

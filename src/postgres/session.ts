@@ -311,6 +311,7 @@ export class PgSession {
         return undefined;
       case FrontendCode.FunctionCall: {
         // The fast-path function call interface: any function, any effect.
+        if (this.extended.absorbFunctionCall(f)) return undefined;
         const writes = emptyWrites();
         writes.unknown = true;
         this.inflight.push({ type: 'relay', writes, committedAtCommandComplete: false, effects: [], neutral: false, errored: false, fills: [] });
@@ -472,7 +473,7 @@ export class PgSession {
     }
     for (const plan of item.fills) {
       const body = plan.capture.take();
-      const stored = body !== null && !item.errored && status === 'I';
+      const stored = body !== null && !item.errored && status === 'I' && before === 'I';
       if (stored) this.qc.fill(plan.decision, plan.key, plan.snapshot, null, body);
       else if (plan.capture.refused !== null) this.qc.stats.notStored(plan.capture.refused, plan.decision.shape);
       this.qc.stats.upstreamDone(plan.decision.shape, performance.now() - plan.sentAt, plan.capture.bytes, stored);
@@ -487,7 +488,7 @@ export class PgSession {
       this.upstream.pause();
       done.finally(() => this.upstream.resume()).catch(() => undefined);
     }
-    if (this.log.isLevelEnabled('debug')) this.log.debug({ tables: [...w.tables], all: w.unknown }, 'invalidated');
+    if (this.debug) this.log.debug({ tables: [...w.tables], all: w.unknown }, 'invalidated');
   }
 
   flushLocals(): void {

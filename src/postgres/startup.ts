@@ -13,13 +13,15 @@ import type { Logger } from 'pino';
 import { decodeBackendKeyData, decodeErrorResponse, decodeParameterStatus, decodeReadyForQuery } from './backend-codec.js';
 import { decodeStartupPacket, MessageFramer, startupPacketLength } from './frontend-codec.js';
 import { BackendCode, ProtocolError, type TransactionStatus } from './messages.js';
-import { CONNECTION_FAILURE, PROTOCOL_VIOLATION, errorResponse } from './sqlstate.js';
+import { CONNECTION_FAILURE, PROTOCOL_VIOLATION, QUERY_CANCELED, errorResponse } from './sqlstate.js';
 import { sslResponse } from './writer.js';
 
 /** Client messages are small; 1 GiB is the server's own limit for COPY data. */
 export const MAX_CLIENT_MESSAGE = 1024 * 1024 * 1024;
 export const MAX_SERVER_MESSAGE = 1024 * 1024 * 1024;
 const CONNECT_TIMEOUT_MS = 10_000;
+/** PostgreSQL's authentication_timeout default. */
+const STARTUP_TIMEOUT_MS = 60_000;
 
 export interface StartupOptions {
   upstream: { host: string; port: number };
@@ -56,6 +58,7 @@ export function runStartup(socket: net.Socket, opts: StartupOptions): Promise<Au
     const finish = (value: Authenticated | null): void => {
       if (done) return;
       done = true;
+      clearTimeout(deadline);
       client.off('data', onClientData);
       client.off('error', onClientGone);
       client.off('close', onClientGone);
@@ -231,6 +234,10 @@ export function runStartup(socket: net.Socket, opts: StartupOptions): Promise<Au
       }
     }
 
+    // Like the server's authentication_timeout: a client that never finishes
+    // logging in does not hold its socket (and an upstream backend) forever.
+    const deadline = setTimeout(() => fail(QUERY_CANCELED, 'sqlcached: canceling authentication due to timeout'), STARTUP_TIMEOUT_MS);
+    deadline.unref();
     client.on('data', onClientData);
     client.on('error', onClientGone);
     client.on('close', onClientGone);
