@@ -10,6 +10,8 @@ export interface Statement {
   name: string;
   sql: string;
   paramTypes: number[];
+  /** paramTypes joined: part of every key of this statement. */
+  typesKey: string;
   /** sql + parameter types: what the server would have prepared. */
   signature: string;
   analysis: Analysis;
@@ -93,5 +95,5 @@ export function opaqueStatement(name: string): Statement {
     txnControl: false,
   };
   const shaped = { shape: `EXECUTE ${name}`, keyText: `EXECUTE ${name}`, hints: {}, volatileLiteral: false };
-  return { name, sql: '', paramTypes: [], signature: OPAQUE_SIGNATURE, analysis: { shaped, classification } };
+  return { name, sql: '', paramTypes: [], typesKey: '', signature: OPAQUE_SIGNATURE, analysis: { shaped, classification } };
 }

@@ -233,7 +233,8 @@ export class ExtendedQuery {
 
   private statement(name: string, sql: string, paramTypes: number[]): Statement {
     const analysis = this.s.qc.analyse('postgres', sql, { backslashEscapes: this.s.ctx.backslashEscapes });
-    return { name, sql, paramTypes, signature: `${paramTypes.join(',')}\u0000${sql}`, analysis };
+    const typesKey = paramTypes.join(',');
+    return { name, sql, paramTypes, typesKey, signature: `${typesKey}\u0000${sql}`, analysis };
   }
 
   private portal(statement: Statement, f: Frame, bind: Bind): Portal {
@@ -260,7 +261,7 @@ export class ExtendedQuery {
   }
 
   private keyFor(st: Statement, mode: 'E' | 'DS' | 'DP', params: string): string {
-    return this.s.qc.key(this.s.view(), mode, st.analysis.shaped.keyText, `${st.paramTypes.join(',')}\u0000${params}`);
+    return this.s.qc.key(this.s.view(), mode, st.analysis.shaped.keyText, `${st.typesKey}\u0000${params}`);
   }
 
   // ---- Flush after Parse [+ Describe S]: postgres.js asks for the statement's
@@ -301,7 +302,7 @@ export class ExtendedQuery {
       const need = this.s.lookups.needed(st.analysis.classification);
       if (need !== null) return this.s.lookups.run(need);
     }
-    b.decisions.delete(st); // decide again with what the look-up taught
+    if (retried) b.decisions.delete(st); // decide again with what the look-up taught
     const d = this.decideOnce(b, st);
     if (d.action !== 'cache') return this.forwardAll(b, sync);
     const keys = {

@@ -32,7 +32,9 @@ export class CatalogLookups {
     // Facts about names hold under one search_path: until it is known, ask
     // for the settings and every name together, and learn them under it.
     if (!this.s.ctx.settingsKnown) return { settings: true, relations: c.relations, functions: c.functions };
-    const missing = this.s.qc.catalog.missing(this.s.view().catalogScope, c);
+    const scope = this.s.view().catalogScope;
+    if (this.s.qc.catalog.knowsAll(scope, c)) return null;
+    const missing = this.s.qc.catalog.missing(scope, c);
     if (missing.relations.length === 0 && missing.functions.length === 0) return null;
     return { settings: false, relations: missing.relations, functions: missing.functions };
   }
