@@ -101,6 +101,19 @@ describe('CatalogMemo', () => {
     expect(m.relation(scope, { schema: null, name: 'last' })?.name).toBe('last');
   });
 
+  it('knowsAll is true only when every relation and function is known in that scope', () => {
+    const { m } = memo();
+    m.learnRelations(SCOPE, [table('users')]);
+    m.learnFunctions(SCOPE, [['known', 'immutable']]);
+    const known = classification({ reads: ['users'], relations: [{ schema: null, name: 'users' }], functions: ['known'] });
+    const unknownTable = classification({ reads: ['orders'], relations: [{ schema: null, name: 'orders' }] });
+    const unknownFunction = classification({ reads: ['users'], relations: [{ schema: null, name: 'users' }], functions: ['f'] });
+    expect(m.knowsAll(SCOPE, known)).toBe(true);
+    expect(m.knowsAll(SCOPE, unknownTable)).toBe(false);
+    expect(m.knowsAll(SCOPE, unknownFunction)).toBe(false);
+    expect(m.knowsAll(OTHER_PATH, known)).toBe(false);
+  });
+
   it('missing lists the relations and functions not known yet, once each', () => {
     const { m } = memo();
     m.learnRelations(SCOPE, [table('users')]);
