@@ -32,10 +32,12 @@ function createStore(config: Config): Store {
   return new MemoryStore({ maxMemoryBytes: config.cache.maxMemoryBytes });
 }
 
-export async function startServer(config: Config, opts: { log?: Logger } = {}): Promise<RunningServer> {
+/** `store` replaces the one cache.store names (tests of the asynchronous-store seam). */
+export async function startServer(config: Config, opts: { log?: Logger; store?: Store } = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger(config.log.level, config.log.pretty);
   const classifier = await Classifier.load();
-  const queryCache = new QueryCache({ config, store: createStore(config), classifier, log: log.child({ component: 'cache' }) });
+  const store = opts.store ?? createStore(config);
+  const queryCache = new QueryCache({ config, store, classifier, log: log.child({ component: 'cache' }) });
   const listeners: PgListener[] = [];
   let admin: RunningAdmin | null = null;
   try {

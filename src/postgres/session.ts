@@ -74,6 +74,9 @@ export class PgSession {
   private runBuf: Buffer | null = null;
   private runStart = 0;
   private runEnd = 0;
+  /** Output waiting for an asynchronous bump (see holdOutputUntil). */
+  private held: Buffer[] | null = null;
+  private holding: Promise<void> | null = null;
   private cachedView: SessionView | null = null;
   private viewVersion = -1;
   private readonly debug: boolean;
@@ -346,7 +349,32 @@ export class PgSession {
     else this.inflight.push({ type: 'local', bytes });
   }
 
+  /**
+   * An asynchronous store (Redis) acknowledges a bump later: until it has,
+   * nothing more reaches the client — the write's acknowledgement must never
+   * overtake its invalidation. Replies keep being processed; their bytes wait.
+   */
+  private holdOutputUntil(bumped: Promise<unknown>): void {
+    this.flushRun(); // what came before the acknowledgement may go now
+    this.held ??= [];
+    const all: Promise<unknown> = this.holding === null ? bumped : Promise.all([this.holding, bumped]);
+    const mine: Promise<void> = all
+      .catch(() => undefined)
+      .then(() => {
+        if (this.holding !== mine) return; // a later bump extended the wait
+        const out = this.held ?? [];
+        this.holding = null;
+        this.held = null;
+        if (!this.closed && out.length > 0) this.writeClient(out);
+      });
+    this.holding = mine;
+  }
+
   private writeClient(bytes: Buffer[]): void {
+    if (this.held !== null) {
+      for (const b of bytes) this.held.push(b);
+      return;
+    }
     this.flushRun();
     let ok = true;
     this.client.cork();
@@ -356,6 +384,10 @@ export class PgSession {
   }
 
   relayFrame(f: Frame): void {
+    if (this.held !== null) {
+      this.held.push(Buffer.from(f.buf.subarray(f.start, f.end)));
+      return;
+    }
     if (this.runBuf === f.buf && this.runEnd === f.start) {
       this.runEnd = f.end;
       return;
@@ -482,12 +514,7 @@ export class PgSession {
 
   bump(w: WriteSet): void {
     const done = this.qc.afterWrite(this.deps.upstreamAddress, this.ctx.database, [...w.tables], w.unknown, w.ddl);
-    if (done instanceof Promise) {
-      // An asynchronous store (Redis) answers later; relaying waits for it so
-      // the acknowledgement never overtakes the invalidation.
-      this.upstream.pause();
-      done.finally(() => this.upstream.resume()).catch(() => undefined);
-    }
+    if (done instanceof Promise) this.holdOutputUntil(done);
     if (this.debug) this.log.debug({ tables: [...w.tables], all: w.unknown }, 'invalidated');
   }
 

@@ -3,6 +3,7 @@
 // port. Integration tests never reach into sessions: this is all they get.
 
 import { pino } from 'pino';
+import type { Store } from '../../src/cache/store.js';
 import type { CacheConfig, Config, RuleConfig } from '../../src/config/schema.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { PG_DATABASE, PG_HOST, PG_PORT, PG_USER, pgUrl } from './db.js';
@@ -47,6 +48,8 @@ export interface ProxyOverrides {
   tls?: { cert: string; key: string } | null;
   /** Point the listener at another upstream port (e.g. a closed one). */
   upstreamPort?: number;
+  /** A store of the test's own in place of the memory store (the async seam). */
+  store?: Store;
 }
 
 export interface TestProxy {
@@ -107,7 +110,7 @@ export function testConfig(overrides: ProxyOverrides = {}): Config {
 export async function startProxy(overrides: ProxyOverrides = {}): Promise<TestProxy> {
   const config = testConfig(overrides);
   const log = pino({ level: config.log.level });
-  const server: RunningServer = await startServer(config, { log });
+  const server: RunningServer = await startServer(config, overrides.store === undefined ? { log } : { log, store: overrides.store });
   const listener = server.listeners.find((l) => l.name === 'pg');
   if (listener === undefined) throw new Error('startProxy: the server reports no listener named pg');
   if (server.admin === null) throw new Error('startProxy: the server reports no admin port');
