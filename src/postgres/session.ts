@@ -81,6 +81,8 @@ export class PgSession {
   private viewVersion = -1;
   private readonly debug: boolean;
   private draining = false;
+  /** Terminate received with replies still to relay. */
+  private terminating = false;
   private readonly id = nextSessionId++;
 
   constructor(auth: Authenticated, deps: SessionDeps) {
@@ -323,7 +325,14 @@ export class PgSession {
       }
       case FrontendCode.Terminate:
         this.sendUpstream(encodeTerminate());
-        this.close('client terminated');
+        if (this.inflight.length === 0) this.close('client terminated');
+        else {
+          // Replies to what came before Terminate still go to the client;
+          // the session ends once they have (or when the server hangs up).
+          this.terminating = true;
+          this.suspended = true;
+          this.client.pause();
+        }
         return undefined;
       default:
         throw new ProtocolError(`unknown message type 0x${f.type.toString(16).padStart(2, '0')}`);
@@ -523,7 +532,8 @@ export class PgSession {
       const item = this.inflight.shift() as { type: 'local'; bytes: Buffer[] };
       this.writeClient(item.bytes);
     }
-    if (this.draining && this.idle()) this.shutDown();
+    if (this.terminating && this.inflight.length === 0) this.close('client terminated');
+    else if (this.draining && this.idle()) this.shutDown();
   }
 
   private idle(): boolean {
@@ -565,6 +575,10 @@ export class PgSession {
 
   private upstreamLost(reason: string): void {
     if (this.closed) return;
+    if (this.terminating) {
+      this.close('client terminated');
+      return;
+    }
     this.log.warn({ reason }, 'upstream connection lost');
     this.failClient(CONNECTION_FAILURE, `sqlcached: the database server connection was lost (${reason})`);
   }

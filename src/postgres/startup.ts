@@ -54,6 +54,9 @@ export function runStartup(socket: net.Socket, opts: StartupOptions): Promise<Au
     const upstreamFramer = new MessageFramer({ maxMessageLength: MAX_SERVER_MESSAGE });
     const serverParameters = new Map<string, string>();
     let parameters: Map<string, string> | null = null;
+    /** Client bytes after the startup packet not yet relayed (see relayAuthAnswers). */
+    let early: Buffer = Buffer.alloc(0);
+    let holdingEarly = false;
 
     const finish = (value: Authenticated | null): void => {
       if (done) return;
@@ -68,6 +71,10 @@ export function runStartup(socket: net.Socket, opts: StartupOptions): Promise<Au
         upstream.off('close', onUpstreamClose);
       }
       if (value === null) {
+        // A write the peer no longer reads fails on a later tick: that error
+        // must find a listener, or it would take the whole proxy down.
+        client.on('error', () => undefined);
+        upstream?.on('error', () => undefined);
         upstream?.destroy();
         if (!client.destroyed) client.end();
       } else {
@@ -90,11 +97,7 @@ export function runStartup(socket: net.Socket, opts: StartupOptions): Promise<Au
     function onClientData(chunk: Buffer): void {
       try {
         if (parameters !== null) {
-          // Authentication answers ('p') go to the server as they are.
-          clientFramer.push(chunk);
-          for (let f = clientFramer.next(); f !== null; f = clientFramer.next()) {
-            upstream?.write(f.buf.subarray(f.start, f.end));
-          }
+          relayAuthAnswers(chunk);
           return;
         }
         pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
@@ -103,6 +106,27 @@ export function runStartup(socket: net.Socket, opts: StartupOptions): Promise<Au
         const message = err instanceof ProtocolError ? err.message : 'invalid startup packet';
         opts.log.warn({ err: message }, 'protocol violation during startup');
         fail(PROTOCOL_VIOLATION, message);
+      }
+    }
+
+    /**
+     * Authentication answers ('p') go to the server as they are. Anything
+     * else (a client that pipelines its first Query behind the startup
+     * packet) waits, in order, for the session: it must be seen by the
+     * session to be routed, cached and answered.
+     */
+    function relayAuthAnswers(chunk: Buffer): void {
+      early = early.length === 0 ? chunk : Buffer.concat([early, chunk]);
+      while (!holdingEarly && early.length >= 5) {
+        if (early[0] !== 0x70) {
+          holdingEarly = true;
+          break;
+        }
+        const length = early.readInt32BE(1);
+        if (length < 4 || length > MAX_CLIENT_MESSAGE) throw new ProtocolError(`invalid message length ${length}`);
+        if (early.length < length + 1) break;
+        upstream?.write(early.subarray(0, length + 1));
+        early = early.subarray(length + 1);
       }
     }
 
@@ -135,7 +159,7 @@ export function runStartup(socket: net.Socket, opts: StartupOptions): Promise<Au
           case 'startup':
             parameters = decoded.parameters;
             connectUpstream(packet);
-            if (rest.length > 0) onClientData(rest);
+            if (rest.length > 0) relayAuthAnswers(rest);
             return;
         }
       }
@@ -171,10 +195,10 @@ export function runStartup(socket: net.Socket, opts: StartupOptions): Promise<Au
       upstream = conn;
       conn.setNoDelay(true);
       conn.setTimeout(CONNECT_TIMEOUT_MS, () => conn.destroy(new Error('connect timeout')));
-      conn.on('connect', () => {
-        conn.setTimeout(0);
-        conn.write(copy);
-      });
+      // Written at once: Node queues it until the connection is up, so the
+      // client's next messages (sent with the startup packet) follow it.
+      conn.write(copy);
+      conn.on('connect', () => conn.setTimeout(0));
       conn.on('data', onUpstreamData);
       conn.on('error', onUpstreamError);
       conn.on('close', onUpstreamClose);
@@ -213,6 +237,8 @@ export function runStartup(socket: net.Socket, opts: StartupOptions): Promise<Au
             case BackendCode.ReadyForQuery: {
               const status = decodeReadyForQuery(f.buf, f.start, f.end);
               client.write(bytes);
+              // What the client sent ahead is the session's first input.
+              if (early.length > 0) clientFramer.push(Buffer.from(early));
               const auth: Authenticated = {
                 client,
                 upstream: upstream!,
