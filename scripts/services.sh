@@ -2,6 +2,7 @@
 # Makes sure the servers the tests talk to are up (npm's `pretest` runs it):
 #   PostgreSQL 127.0.0.1:5432  trust auth on 127.0.0.1/::1, database `test`
 #   MariaDB    127.0.0.1:3306  root with an empty password over TCP, database `test`
+#                              (and, from mariadb-test-users.sh, sqlcached_db1/2 and the login users)
 #   Redis      127.0.0.1:6379  nothing kept on disk
 # A port that answers is left alone; a server that is installed but down is
 # started; a server that is missing is installed from Debian's packages
@@ -171,3 +172,6 @@ setup_mariadb
 # The login tests (SCRAM, MD5, cleartext through the proxy) need their
 # pg_hba.conf lines; the script is quiet when they are already there.
 bash "$(dirname "${BASH_SOURCE[0]}")/pg-test-auth.sh"
+# The MySQL tests' second and third databases, and their users (a password
+# user, a read-only user, an ed25519 user when the plugin loads); quiet too.
+bash "$(dirname "${BASH_SOURCE[0]}")/mariadb-test-users.sh"

@@ -10,7 +10,8 @@ import type { Store } from './cache/store.js';
 import type { Config } from './config/schema.js';
 import { QueryCache } from './core/query-cache.js';
 import { createLogger } from './log.js';
-import { startPgListener, type PgListener } from './postgres/listener.js';
+import { startMysqlListener } from './mysql/listener.js';
+import { startPgListener } from './postgres/listener.js';
 import { Classifier } from './sql/classifier.js';
 
 export interface RunningServer {
@@ -38,12 +39,13 @@ export async function startServer(config: Config, opts: { log?: Logger; store?: 
   const classifier = await Classifier.load();
   const store = opts.store ?? createStore(config);
   const queryCache = new QueryCache({ config, store, classifier, log: log.child({ component: 'cache' }) });
-  const listeners: PgListener[] = [];
+  const listeners: { name: string; protocol: string; host: string; port: number; connections(): number; close(): Promise<void> }[] = [];
   let admin: RunningAdmin | null = null;
   try {
     for (const l of config.listeners) {
-      if (l.protocol !== 'postgres') throw new ServerError(`listener ${l.name}: protocol ${l.protocol} is not available yet`);
-      listeners.push(await startPgListener(l, queryCache, log.child({ listener: l.name })));
+      const llog = log.child({ listener: l.name });
+      const started = l.protocol === 'mysql' ? await startMysqlListener(l, queryCache, llog) : await startPgListener(l, queryCache, llog);
+      listeners.push(Object.assign(started, { protocol: l.protocol }));
     }
     admin = await startAdmin(
       config.admin.listen,
@@ -65,7 +67,7 @@ export async function startServer(config: Config, opts: { log?: Logger; store?: 
 
   let stopping: Promise<void> | null = null;
   return {
-    listeners: listeners.map((l) => ({ name: l.name, protocol: 'postgres', host: l.host, port: l.port })),
+    listeners: listeners.map((l) => ({ name: l.name, protocol: l.protocol, host: l.host, port: l.port })),
     admin: { host: admin.host, port: admin.port },
     queryCache,
     reload(next: Config): void {

@@ -133,11 +133,7 @@ const listenerSchema = mapping({
   name: valid('a listener name like "pg" (letters, digits, _ . -)', (v): v is string =>
     typeof v === 'string' && /^[\w.-]+$/.test(v),
   ),
-  protocol: unit((v): 'postgres' => {
-    if (v === 'postgres') return v;
-    if (v === 'mysql') throw new UnitError('"postgres" (mysql listeners are not supported yet)', v);
-    throw new UnitError('"postgres" or "mysql"', v);
-  }).prefault('postgres'),
+  protocol: oneOf(['postgres', 'mysql'] as const, '"postgres" or "mysql"').prefault('postgres'),
   listen: unit(parseHostPort),
   upstream: upstreamAddress,
   tls: orDefault(null, tlsSchema.nullable()),
@@ -177,7 +173,10 @@ const logSchema = mapping({
 
 const fileSchema = mapping({
   listeners: orDefault(
-    [{ name: 'pg', protocol: 'postgres', listen: '127.0.0.1:6432', upstream: '127.0.0.1:5432' }],
+    [
+      { name: 'pg', protocol: 'postgres', listen: '127.0.0.1:6432', upstream: '127.0.0.1:5432' },
+      { name: 'mysql', protocol: 'mysql', listen: '127.0.0.1:6033', upstream: '127.0.0.1:3306' },
+    ],
     z.array(listenerSchema, { error: 'a list of listeners' }).min(1, { error: 'at least one listener' }),
   ),
   cache: orDefault({}, cacheSchema),
@@ -308,6 +307,9 @@ function checkConfig(config: Config, raw: unknown): ConfigProblem | null {
   }
 
   for (const [i, l] of config.listeners.entries()) {
+    if (l.protocol === 'mysql' && l.tls !== null) {
+      return problem(`listeners[${i}].tls`, 'no tls section on a mysql listener (TLS termination is PostgreSQL-only for now)');
+    }
     for (const part of ['cert', 'key'] as const) {
       const file = l.tls?.[part];
       const why = file === undefined ? null : unreadable(file);

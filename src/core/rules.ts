@@ -69,7 +69,12 @@ export class Rules {
   }
 }
 
+/** A rule naming `users` matches a MySQL read of `app.users` too; `app.users` only that one. */
 function readsAny(tables: ReadonlySet<string>, reads: readonly string[]): boolean {
-  for (const t of reads) if (tables.has(t)) return true;
+  for (const t of reads) {
+    if (tables.has(t)) return true;
+    const dot = t.indexOf('.');
+    if (dot >= 0 && tables.has(t.slice(dot + 1))) return true;
+  }
   return false;
 }

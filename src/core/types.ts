@@ -36,6 +36,8 @@ export type BypassReason =
   | 'error-result' // the database answered with an error
   | 'store-error' // the store failed: fail open
   | 'unknown-relation' // a relation not yet looked up in the catalog (kind, cascades, triggers)
+  | 'warnings' // MySQL: the result came with warnings a replay could not show (SHOW WARNINGS)
+  | 'cross-database' // MySQL: one read over tables of several databases
   | 'relation-kind'; // a view, partitioned/inherited/foreign table, sequence, materialized view…
 
 /** A relation as the statement names it. */
@@ -66,6 +68,8 @@ export type SessionEffect =
   /** SQL-level PREPARE name: the name now exists on the server, its text
    * unknown to the protocol layer. */
   | { type: 'prepare'; name: string }
+  /** MySQL USE db: unqualified tables now resolve in this database (name as written). */
+  | { type: 'use'; database: string }
   /** DISCARD ALL / DISCARD TEMP: the session's temporary tables are gone, so
    * a temp-table taint ends (RESET ALL does not drop them). */
   | { type: 'discard-temp' }

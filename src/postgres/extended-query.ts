@@ -15,7 +15,7 @@ import type { CacheEntry } from '../cache/store.js';
 import { decodeBind, decodeClose, decodeDescribe, decodeExecute, decodeParse } from './frontend-codec.js';
 import { FrontendCode, type Bind, type Frame } from './messages.js';
 import { emptyWrites, hasWrites, isNeutral, mayChangeSettings, mergeWrites, type BatchItem, type Expectation, type FillPlan } from './pipeline.js';
-import { ResultCapture } from './result-capture.js';
+import { ResultCapture } from '../core/result-capture.js';
 import type { PgSession, Step } from './session.js';
 import { newBatch, opaqueStatement, Stage, type Batch, type Portal, type Statement } from './extended-batch.js';
 import { onBatchReply } from './extended-replies.js';

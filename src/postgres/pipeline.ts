@@ -7,7 +7,7 @@
 import type { CacheDecision, Classification, SessionEffect } from '../core/types.js';
 import type { VersionSnapshot } from '../cache/store.js';
 import type { LookupRequest } from './catalog-lookup.js';
-import type { ResultCapture } from './result-capture.js';
+import type { ResultCapture } from '../core/result-capture.js';
 
 /** A response being captured for the cache: stored when its request ends well. */
 export interface FillPlan {

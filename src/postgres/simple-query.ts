@@ -9,7 +9,7 @@ import { decodeReadyForQuery } from './backend-codec.js';
 import { decodeQuery } from './frontend-codec.js';
 import { BackendCode, type Frame } from './messages.js';
 import { hasWrites, isNeutral, mayChangeSettings, type FillPlan, type InFlight } from './pipeline.js';
-import { ResultCapture } from './result-capture.js';
+import { ResultCapture } from '../core/result-capture.js';
 import type { PgSession, Step } from './session.js';
 import { readyForQuery } from './writer.js';
 

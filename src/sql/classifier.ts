@@ -3,6 +3,7 @@
 
 import type { Classification, Dialect, ShapedStatement } from '../core/types.js';
 import { ClassificationMemo } from './classification-memo.js';
+import { classifyMysql } from './mysql-parser.js';
 import { classifyPostgres, loadPostgresParser } from './postgres-parser.js';
 import { shapeOf } from './shape.js';
 import { toStandardStrings } from './standard-strings.js';
@@ -14,8 +15,14 @@ export interface Analysis {
 
 export class Classifier {
   private escapesMemo: ClassificationMemo | null = null;
+  /** MySQL texts read with backslash escapes (the server's default). */
+  private readonly mysqlMemo: ClassificationMemo;
+  /** MySQL texts under NO_BACKSLASH_ESCAPES (usually empty). */
+  private mysqlPlainMemo: ClassificationMemo | null = null;
 
-  private constructor(private readonly memo: ClassificationMemo) {}
+  private constructor(private readonly memo: ClassificationMemo) {
+    this.mysqlMemo = new ClassificationMemo(memo.maxEntries);
+  }
 
   static async load(opts?: { memoSize?: number }): Promise<Classifier> {
     await loadPostgresParser();
@@ -27,7 +34,7 @@ export class Classifier {
    * copy before changing one.
    */
   analyse(dialect: Dialect, sql: string, opts?: { backslashEscapes?: boolean }): Analysis {
-    if (dialect === 'mysql') throw new Error('mysql classifier not implemented yet');
+    if (dialect === 'mysql') return this.analyseMysql(sql, opts?.backslashEscapes ?? true);
     const shaped = shapeOf(sql, dialect, opts);
     const escapes = opts?.backslashEscapes === true;
     // Texts read with backslash escapes (standard_conforming_strings off) get
@@ -48,13 +55,30 @@ export class Classifier {
     return { shaped, classification };
   }
 
-  /** Both memos together (the backslash-escapes one is usually empty). */
+  /**
+   * HOT PATH. MySQL: backslash escapes on unless the session's sql_mode has
+   * NO_BACKSLASH_ESCAPES (`backslashEscapes: false`). The two modes lex
+   * strings differently, so each has its own memo.
+   */
+  private analyseMysql(sql: string, backslashEscapes: boolean): Analysis {
+    const shaped = shapeOf(sql, 'mysql', { backslashEscapes });
+    const memo = backslashEscapes ? this.mysqlMemo : (this.mysqlPlainMemo ??= new ClassificationMemo(this.memo.maxEntries));
+    let classification = memo.get(shaped.shape);
+    if (classification === undefined) {
+      classification = deepFreeze(classifyMysql(sql, { backslashEscapes }));
+      if (isShapeInvariant(classification)) memo.set(shaped.shape, classification);
+    }
+    return { shaped, classification };
+  }
+
+  /** Every memo together (PostgreSQL, MySQL, and their rarely used
+   * backslash-escape variants). */
   memoStats(): { size: number; hits: number; misses: number } {
-    const e = this.escapesMemo;
+    const memos = [this.memo, this.escapesMemo, this.mysqlMemo, this.mysqlPlainMemo].filter((m) => m !== null);
     return {
-      size: this.memo.size + (e?.size ?? 0),
-      hits: this.memo.hits + (e?.hits ?? 0),
-      misses: this.memo.misses + (e?.misses ?? 0),
+      size: memos.reduce((n, m) => n + m.size, 0),
+      hits: memos.reduce((n, m) => n + m.hits, 0),
+      misses: memos.reduce((n, m) => n + m.misses, 0),
     };
   }
 }

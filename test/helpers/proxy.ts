@@ -1,12 +1,14 @@
 // Starts sqlcached in-process through its public seam (server.ts) on
-// ephemeral ports, in front of the test PostgreSQL, and talks to its admin
-// port. Integration tests never reach into sessions: this is all they get.
+// ephemeral ports, in front of the test PostgreSQL (startProxy) or the test
+// MariaDB (startMysqlProxy), and talks to its admin port. Integration tests
+// never reach into sessions: this is all they get.
 
 import { pino } from 'pino';
 import type { Store } from '../../src/cache/store.js';
 import type { CacheConfig, Config, RuleConfig } from '../../src/config/schema.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { PG_DATABASE, PG_HOST, PG_PORT, PG_USER, pgUrl } from './db.js';
+import { MY_DATABASE, MY_HOST, MY_PORT, MY_USER } from './mysql.js';
 
 export type { RunningServer };
 
@@ -57,7 +59,7 @@ export interface TestProxy {
   adminPort: number;
   server: RunningServer;
   config: Config;
-  /** Connection string through the proxy (database `test`, user postgres by default). */
+  /** Connection string through the proxy (database `test`, user postgres — root for MySQL — by default). */
   url(db?: string, user?: string, password?: string): string;
   stats(): Promise<Stats>;
   /** POST /invalidate; resolves to the parsed JSON answer. */
@@ -108,11 +110,49 @@ export function testConfig(overrides: ProxyOverrides = {}): Config {
 }
 
 export async function startProxy(overrides: ProxyOverrides = {}): Promise<TestProxy> {
+  return startWith(testConfig(overrides), 'pg', overrides.store, (port, db = PG_DATABASE, user = PG_USER, password) =>
+    pgUrl(port, db, user, password, '127.0.0.1'),
+  );
+}
+
+/** The Config a MySQL test proxy runs with: testConfig's cache and rules, one `mysql` listener in front of the test MariaDB. */
+export function mysqlTestConfig(overrides: ProxyOverrides = {}): Config {
   const config = testConfig(overrides);
+  return {
+    ...config,
+    listeners: [
+      {
+        name: 'mysql',
+        protocol: 'mysql',
+        listen: { host: '127.0.0.1', port: 0 },
+        upstream: { host: MY_HOST, port: overrides.upstreamPort ?? MY_PORT },
+        tls: overrides.tls ?? null,
+      },
+    ],
+  };
+}
+
+/** A `mysql://` URL for host:port, as mysql2 takes it (`uri`). */
+export function mysqlUrl(port: number, db: string = MY_DATABASE, user: string = MY_USER, password?: string, host = '127.0.0.1'): string {
+  const auth = password === undefined ? encodeURIComponent(user) : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
+  return `mysql://${auth}@${host}:${port}/${encodeURIComponent(db)}`;
+}
+
+/** sqlcached with one MySQL listener (named `mysql`) in front of the test MariaDB. */
+export async function startMysqlProxy(overrides: ProxyOverrides = {}): Promise<TestProxy> {
+  return startWith(mysqlTestConfig(overrides), 'mysql', overrides.store, (port, db, user, password) => mysqlUrl(port, db, user, password));
+}
+
+async function startWith(
+  config: Config,
+  listenerName: string,
+  store: Store | undefined,
+  url: (port: number, db?: string, user?: string, password?: string) => string,
+): Promise<TestProxy> {
   const log = pino({ level: config.log.level });
-  const server: RunningServer = await startServer(config, overrides.store === undefined ? { log } : { log, store: overrides.store });
-  const listener = server.listeners.find((l) => l.name === 'pg');
-  if (listener === undefined) throw new Error('startProxy: the server reports no listener named pg');
+  const server: RunningServer = await startServer(config, store === undefined ? { log } : { log, store });
+  const listener = server.listeners.find((l) => l.name === listenerName);
+  if (listener === undefined) throw new Error(`startProxy: the server reports no listener named ${listenerName}`);
   if (server.admin === null) throw new Error('startProxy: the server reports no admin port');
   const port = listener.port;
   const adminBase = `http://127.0.0.1:${server.admin.port}`;
@@ -130,7 +170,7 @@ export async function startProxy(overrides: ProxyOverrides = {}): Promise<TestPr
     adminPort: server.admin.port,
     server,
     config,
-    url: (db = PG_DATABASE, user = PG_USER, password?: string) => pgUrl(port, db, user, password, '127.0.0.1'),
+    url: (db?: string, user?: string, password?: string) => url(port, db, user, password),
     stats: async () => (await adminJson('/stats')) as Stats,
     invalidate: (body) =>
       adminJson('/invalidate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),

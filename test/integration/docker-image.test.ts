@@ -46,6 +46,8 @@ describe('the container image contents', () => {
     const yaml = readFileSync(join(image, 'config', 'docker.yaml'), 'utf8')
       .replace('listen: 0.0.0.0:6432', 'listen: 127.0.0.1:0')
       .replace('upstream: postgres:5432', 'upstream: 127.0.0.1:5432')
+      .replace('listen: 0.0.0.0:6033', 'listen: 127.0.0.1:0')
+      .replace('upstream: mysql:3306', 'upstream: 127.0.0.1:3306')
       .replace('listen: 0.0.0.0:9090', 'listen: 127.0.0.1:0');
     writeFileSync(cfg, yaml);
     const child = spawn('node', ['dist/cli.js', '--config', cfg], { cwd: image });

@@ -29,7 +29,7 @@ describe('loadConfig', () => {
     expect(loadConfig('config/default.yaml')).toEqual({ ...defaultConfig(), file: 'config/default.yaml' });
   });
 
-  it('reads config/docker.yaml: all interfaces, upstream at the compose host "postgres"', () => {
+  it('reads config/docker.yaml: all interfaces, upstreams at the compose hosts "postgres" and "mysql"', () => {
     const config = loadConfig('config/docker.yaml');
     expect(config.listeners).toEqual([
       {
@@ -37,6 +37,13 @@ describe('loadConfig', () => {
         protocol: 'postgres',
         listen: { host: '0.0.0.0', port: 6432 },
         upstream: { host: 'postgres', port: 5432 },
+        tls: null,
+      },
+      {
+        name: 'mysql',
+        protocol: 'mysql',
+        listen: { host: '0.0.0.0', port: 6033 },
+        upstream: { host: 'mysql', port: 3306 },
         tls: null,
       },
     ]);
@@ -81,7 +88,7 @@ describe('loadConfig', () => {
     expect(loadError(relative).message).toBe(`${relative}: cache.max_memory: expected a size like "256mb", got "lots"`);
   });
 
-  it('reads a file in the DESIGN.md shape (without the mysql listener)', () => {
+  it('reads a file in the DESIGN.md shape', () => {
     const file = yamlFile(
       'design.yaml',
       [
@@ -90,6 +97,10 @@ describe('loadConfig', () => {
         '    protocol: postgres',
         '    listen: 127.0.0.1:6432',
         '    upstream: 127.0.0.1:5432',
+        '  - name: mysql',
+        '    protocol: mysql',
+        '    listen: 127.0.0.1:6033',
+        '    upstream: 127.0.0.1:3306',
         'cache:',
         '  store: memory',
         '  max_memory: 256mb',

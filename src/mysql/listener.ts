@@ -1,0 +1,78 @@
+// The MySQL/MariaDB listener: accepts client connections, runs the
+// connection phase, then hands each one to a MysqlSession. Owns the live
+// connections so shutdown can end them all.
+
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { ListenerConfig } from '../config/schema.js';
+import type { QueryCache } from '../core/query-cache.js';
+import { MysqlSession } from './session.js';
+import { runMysqlStartup } from './startup.js';
+
+/** How long a busy session may finish its command at shutdown. */
+const DRAIN_GRACE_MS = 10_000;
+
+export interface MysqlListener {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  connections(): number;
+  close(): Promise<void>;
+}
+
+export async function startMysqlListener(cfg: ListenerConfig, queryCache: QueryCache, log: Logger): Promise<MysqlListener> {
+  const upstreamAddress = `${cfg.upstream.host}:${cfg.upstream.port}`;
+  const starting = new Set<net.Socket>();
+  const sessions = new Set<MysqlSession>();
+  const databases = new Set<string>();
+  let nextId = 1;
+
+  const server = net.createServer((socket) => {
+    const id = nextId++;
+    const slog = log.child({ session: id });
+    socket.setNoDelay(true);
+    starting.add(socket);
+    slog.info({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection opened');
+    runMysqlStartup(socket, { upstream: cfg.upstream, log: slog }).then(
+      (auth) => {
+        starting.delete(socket);
+        if (auth === null) {
+          slog.info('connection closed during the handshake');
+          return;
+        }
+        const ulog = slog.child({ user: auth.user, db: auth.database });
+        const session = new MysqlSession(auth, { queryCache, upstreamAddress, log: ulog, databases, onClose: (s) => sessions.delete(s) });
+        sessions.add(session);
+      },
+      (err: unknown) => {
+        starting.delete(socket);
+        slog.error({ err }, 'handshake failed');
+        socket.destroy();
+      },
+    );
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.listen.port, cfg.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.error({ err }, 'listener error'));
+  const address = server.address() as net.AddressInfo;
+  log.info({ listen: `${address.address}:${address.port}`, upstream: upstreamAddress, protocol: 'mysql' }, 'listener started');
+
+  return {
+    name: cfg.name,
+    host: address.address,
+    port: address.port,
+    connections: () => sessions.size + starting.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sessions) s.drain(DRAIN_GRACE_MS);
+        for (const sock of starting) sock.destroy();
+      }),
+  };
+}

@@ -1,0 +1,126 @@
+// The look-ups a MySQL session runs on its own upstream connection (the
+// proxy holds no password): its keyed variables, and the catalog facts of the
+// tables a statement names (kind, engine, triggers, foreign-key actions).
+//
+// They run only just before a statement that would itself reset what a
+// look-up disturbs (warnings, ROW_COUNT(), FOUND_ROWS()): a read or write
+// naming tables, outside any transaction.
+
+import type { RelationInfo } from '../core/catalog.js';
+import type { TableRef } from '../core/types.js';
+import { payloadStart, type Packet } from './framer.js';
+import { packet, readLenenc } from './protocol.js';
+import { keyedVariables } from './session-context.js';
+
+/** How a NULL column reads in a decoded row. */
+export const SQL_NULL = '\0NULL';
+
+export function settingsLookupSql(mariadb: boolean): string {
+  return `SELECT ${keyedVariables(mariadb).map((v) => `@@session.${v}`).join(', ')}, DATABASE(), CURRENT_USER()`;
+}
+
+/** A text literal that reads the same under any sql_mode (no quotes or backslashes to escape). */
+function literal(s: string): string {
+  return `CONVERT(X'${Buffer.from(s, 'utf8').toString('hex')}' USING utf8mb4)`;
+}
+
+/** Tables by (schema, name), plus every cascading foreign key on the server. */
+export function relationLookupSql(refs: readonly { schema: string; name: string }[]): string {
+  const where = refs.map((r) => `(t.TABLE_SCHEMA = ${literal(r.schema)} AND t.TABLE_NAME = ${literal(r.name)})`).join(' OR ');
+  return (
+    `SELECT 't', t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE, IFNULL(t.ENGINE, ''), ` +
+    `(SELECT COUNT(*) FROM information_schema.TRIGGERS g WHERE g.EVENT_OBJECT_SCHEMA = t.TABLE_SCHEMA AND g.EVENT_OBJECT_TABLE = t.TABLE_NAME) ` +
+    `FROM information_schema.TABLES t WHERE ${where} ` +
+    `UNION ALL SELECT 'f', r.UNIQUE_CONSTRAINT_SCHEMA, r.REFERENCED_TABLE_NAME, r.CONSTRAINT_SCHEMA, r.TABLE_NAME, 0 ` +
+    `FROM information_schema.REFERENTIAL_CONSTRAINTS r ` +
+    `WHERE r.UPDATE_RULE NOT IN ('RESTRICT', 'NO ACTION') OR r.DELETE_RULE NOT IN ('RESTRICT', 'NO ACTION')`
+  );
+}
+
+/** The COM_QUERY packet of a look-up. */
+export function lookupPacket(sql: string): Buffer {
+  const body = Buffer.from(sql, 'utf8');
+  const payload = Buffer.allocUnsafe(1 + body.length);
+  payload[0] = 0x03;
+  body.copy(payload, 1);
+  return packet(0, payload);
+}
+
+/** The columns of a text-protocol row packet. */
+export function decodeTextRow(p: Packet): string[] {
+  const out: string[] = [];
+  let at = payloadStart(p);
+  while (at < p.end) {
+    if (p.buf[at] === 0xfb) {
+      out.push(SQL_NULL);
+      at++;
+      continue;
+    }
+    const n = readLenenc(p.buf, at, p.end);
+    if (n === null || at + n.size + n.value > p.end) throw new Error('malformed row in a look-up answer');
+    out.push(p.buf.toString('utf8', at + n.size, at + n.size + n.value));
+    at += n.size + n.value;
+  }
+  return out;
+}
+
+/** Engines whose rows live elsewhere or in other tables: writes behind our back. */
+const FOREIGN_ENGINES = new Set(['mrg_myisam', 'federated', 'connect', 'spider', 'sequence']);
+
+/** The normalised table id the classifier uses in reads/writes: `db.table`, lower-case. */
+export function tableId(schema: string, name: string): string {
+  return `${schema.toLowerCase()}.${name.toLowerCase()}`;
+}
+
+/**
+ * Catalog facts for `refs` (schema filled in) from the look-up rows. A table
+ * the user cannot see, or that does not exist, is not cacheable, and a write
+ * to it invalidates the whole database.
+ */
+export function relationFacts(refs: readonly { schema: string; name: string }[], rows: string[][]): Array<[TableRef, RelationInfo]> {
+  const found = new Map<string, string[]>();
+  const cascades = new Map<string, string[]>();
+  for (const r of rows) {
+    if (r[0] === 't') found.set(tableId(r[1]!, r[2]!), r);
+    else if (r[0] === 'f' && r[1] !== SQL_NULL && r[2] !== SQL_NULL) {
+      const from = tableId(r[1]!, r[2]!);
+      const list = cascades.get(from) ?? [];
+      list.push(tableId(r[3]!, r[4]!));
+      cascades.set(from, list);
+    }
+  }
+  return refs.map((ref): [TableRef, RelationInfo] => {
+    const id = tableId(ref.schema, ref.name);
+    const row = found.get(id);
+    const key: TableRef = { schema: ref.schema, name: ref.name };
+    if (row === undefined) {
+      return [key, { name: id, cacheable: false, reason: 'unknown-relation', detail: id, alsoInvalidates: [], invalidatesAll: true }];
+    }
+    const type = row[3]!;
+    const engine = row[4]!.toLowerCase();
+    const info: RelationInfo = { name: id, cacheable: true, alsoInvalidates: closure(id, cascades), invalidatesAll: Number(row[5]) > 0 };
+    if (type === 'SYSTEM VIEW') Object.assign(info, { cacheable: false, reason: 'system-catalog', detail: id });
+    else if (type === 'TEMPORARY') Object.assign(info, { cacheable: false, reason: 'temp-table', detail: id });
+    else if (type !== 'BASE TABLE' && type !== 'SYSTEM VERSIONED') {
+      Object.assign(info, { cacheable: false, reason: 'relation-kind', detail: `${id} is a ${type.toLowerCase()}` });
+    } else if (FOREIGN_ENGINES.has(engine)) {
+      Object.assign(info, { cacheable: false, reason: 'relation-kind', detail: `${id} uses the ${engine} engine` });
+    }
+    return [key, info];
+  });
+}
+
+/** Tables reached from `id` through ON UPDATE/DELETE CASCADE, SET NULL, SET DEFAULT, transitively. */
+function closure(id: string, cascades: Map<string, string[]>): string[] {
+  const seen = new Set<string>([id]);
+  const todo = [id];
+  while (todo.length > 0) {
+    for (const next of cascades.get(todo.pop()!) ?? []) {
+      if (seen.has(next)) continue;
+      seen.add(next);
+      todo.push(next);
+    }
+  }
+  seen.delete(id);
+  return [...seen];
+}

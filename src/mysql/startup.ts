@@ -1,0 +1,182 @@
+// The connection phase of a MySQL client connection. Here the server speaks
+// first: the proxy connects upstream, relays the server's greeting with the
+// capabilities it cannot carry cleared, reads the client's handshake response
+// (capabilities, character set, user, initial database), relays it with the
+// same bits cleared, then relays the authentication exchange both ways —
+// mysql_native_password, caching_sha2_password, ed25519, auth switch
+// requests — until the server's OK or ERR. The proxy never sees a password it
+// could keep: the scramble and the answers pass through untouched.
+
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { PacketFramer, payloadStart, type Packet } from './framer.js';
+import { decodeGreeting, decodeHandshakeResponse, rewriteGreeting, rewriteHandshakeResponse } from './handshake.js';
+import { CLEARED_CAPS, CLEARED_MARIA_CAPS, Cap, MysqlProtocolError, packet } from './protocol.js';
+import { ERR, OK, errPacket, statusOffset } from './responses.js';
+import type { MysqlAuthenticated } from './session.js';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+/** MariaDB's connect_timeout default: the whole handshake must finish in it. */
+const LOGIN_TIMEOUT_MS = 10_000;
+/** A handshake packet is small; more is garbage. */
+const MAX_HANDSHAKE_PACKET = 64 * 1024;
+/** What a session's packets may grow to (the server's max_allowed_packet caps them anyway). */
+const MAX_LOGICAL_PACKET = 1024 * 1024 * 1024;
+
+export interface MysqlStartupOptions {
+  upstream: { host: string; port: number };
+  log: Logger;
+  loginTimeoutMs?: number;
+}
+
+type Step = 'greeting' | 'response' | 'auth' | 'done';
+
+/** Resolves once the server accepted the login, or null when the connection ended here. */
+export function runMysqlStartup(client: net.Socket, opts: MysqlStartupOptions): Promise<MysqlAuthenticated | null> {
+  return new Promise((resolve) => {
+    const clientFramer = new PacketFramer(MAX_HANDSHAKE_PACKET);
+    const upstreamFramer = new PacketFramer(MAX_LOGICAL_PACKET);
+    const target = `${opts.upstream.host}:${opts.upstream.port}`;
+    let step: Step = 'greeting';
+    let serverCaps = 0;
+    let serverMariaCaps = 0;
+    let mariadb = false;
+    let negotiated: Omit<MysqlAuthenticated, 'client' | 'upstream' | 'clientFramer' | 'upstreamFramer' | 'status'> | null = null;
+
+    const upstream = net.connect(opts.upstream.port, opts.upstream.host);
+    upstream.setNoDelay(true);
+    upstream.setTimeout(CONNECT_TIMEOUT_MS, () => upstream.destroy(new Error('connect timeout')));
+    upstream.on('connect', () => upstream.setTimeout(0));
+    const timer = setTimeout(() => fail(1152, '08S01', 'Lost connection to server at handshake: login timeout', 2), opts.loginTimeoutMs ?? LOGIN_TIMEOUT_MS);
+    timer.unref();
+
+    function finish(result: MysqlAuthenticated | null): void {
+      if (step === 'done') return;
+      step = 'done';
+      clearTimeout(timer);
+      client.off('data', onClientData);
+      upstream.off('data', onUpstreamData);
+      client.off('error', onClientGone);
+      client.off('close', onClientGone);
+      upstream.off('error', onUpstreamError);
+      upstream.off('close', onUpstreamClose);
+      if (result === null) {
+        upstream.destroy();
+        client.end();
+        setTimeout(() => client.destroy(), 1000).unref();
+      } else {
+        client.pause();
+        upstream.pause();
+      }
+      resolve(result);
+    }
+
+    function fail(code: number, sqlState: string, message: string, seq: number): void {
+      if (step === 'done') return;
+      if (!client.destroyed) client.write(errPacket(seq, code, sqlState, message));
+      opts.log.info({ code, message }, 'login failed in the proxy');
+      finish(null);
+    }
+
+    function onUpstreamError(err: Error): void {
+      if (step === 'greeting') {
+        opts.log.warn({ err: err.message, upstream: target }, 'upstream connection failed');
+        // ProxySQL's code for an unreachable backend, with 2003's words: libmariadb
+        // reports an ERR packet carrying a client-side 2xxx code as malformed.
+        fail(9001, 'HY000', `Can't connect to server on '${target}' (${(err as NodeJS.ErrnoException).code ?? err.message})`, 0);
+      } else {
+        fail(1927, '70100', 'sqlcached: lost the connection to the database server during the handshake', step === 'response' ? 2 : 3);
+      }
+    }
+
+    function onUpstreamClose(): void {
+      onUpstreamError(new Error('the server closed the connection'));
+    }
+
+    function onClientGone(): void {
+      finish(null);
+    }
+
+    function onUpstreamData(chunk: Buffer): void {
+      upstreamFramer.push(chunk);
+      try {
+        for (let p = upstreamFramer.next(); p !== null && step !== 'done'; p = upstreamFramer.next()) serverPacket(p);
+      } catch (err) {
+        fail(1105, 'HY000', `sqlcached: malformed packet from the server: ${(err as Error).message}`, 1);
+      }
+    }
+
+    function onClientData(chunk: Buffer): void {
+      clientFramer.push(chunk);
+      try {
+        for (let p = clientFramer.next(); p !== null && step !== 'done'; p = clientFramer.next()) clientPacket(p);
+      } catch (err) {
+        const e = err instanceof MysqlProtocolError ? err : new MysqlProtocolError(String(err));
+        fail(1043, '08S01', `Bad handshake: ${e.message}`, 2);
+      }
+    }
+
+    function serverPacket(p: Packet): void {
+      const payload = p.buf.subarray(payloadStart(p), p.end);
+      if (step === 'greeting') {
+        if (payload[0] === ERR) {
+          // Too many connections, host blocked…: the client gets the server's own refusal.
+          client.write(p.buf.subarray(p.start, p.end));
+          finish(null);
+          return;
+        }
+        const g = decodeGreeting(payload);
+        mariadb = g.serverVersion.includes('MariaDB');
+        serverCaps = (g.capabilities & ~(CLEARED_CAPS | Cap.Ssl)) >>> 0;
+        serverMariaCaps = (g.mariaCapabilities & ~CLEARED_MARIA_CAPS) >>> 0;
+        client.write(packet(p.seq, rewriteGreeting(payload, g, CLEARED_CAPS | Cap.Ssl, CLEARED_MARIA_CAPS)));
+        step = 'response';
+        client.on('data', onClientData);
+        return;
+      }
+      // The authentication exchange: relay everything until OK or ERR.
+      client.write(p.buf.subarray(p.start, p.end));
+      if (step !== 'auth' || p.continuation) return;
+      if (payload[0] === ERR) {
+        finish(null);
+        return;
+      }
+      if (payload[0] === OK && negotiated !== null) {
+        const s = statusOffset(payload, 0, payload.length);
+        const status = s >= 0 ? payload.readUInt16LE(s) : 2;
+        const leftover = clientFramer.drain();
+        const framer = new PacketFramer(MAX_LOGICAL_PACKET);
+        for (const b of leftover) framer.push(b);
+        const auth: MysqlAuthenticated = { ...negotiated, client, upstream, clientFramer: framer, upstreamFramer, status };
+        finish(auth);
+      }
+    }
+
+    function clientPacket(p: Packet): void {
+      if (step === 'response') {
+        const payload = p.buf.subarray(payloadStart(p), p.end);
+        const r = decodeHandshakeResponse(payload);
+        if (r.sslRequest) throw new MysqlProtocolError('this listener does not offer TLS (CLIENT_SSL was not advertised)');
+        const clientCaps = (r.capabilities & ~(CLEARED_CAPS | Cap.Ssl)) >>> 0;
+        negotiated = {
+          capabilities: (clientCaps & serverCaps) >>> 0,
+          mariaCapabilities: (r.mariaCapabilities & serverMariaCaps & ~CLEARED_MARIA_CAPS) >>> 0,
+          charset: r.charset,
+          user: r.user,
+          database: r.database,
+          mariadb,
+        };
+        upstream.write(packet(p.seq, rewriteHandshakeResponse(payload, CLEARED_CAPS | Cap.Ssl, CLEARED_MARIA_CAPS)));
+        step = 'auth';
+        return;
+      }
+      upstream.write(p.buf.subarray(p.start, p.end)); // auth switch answers, public key requests…
+    }
+
+    client.on('error', onClientGone);
+    client.on('close', onClientGone);
+    upstream.on('error', onUpstreamError);
+    upstream.on('close', onUpstreamClose);
+    upstream.on('data', onUpstreamData);
+  });
+}

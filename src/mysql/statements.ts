@@ -1,0 +1,90 @@
+// Server-side prepared statements of one MySQL session, as the proxy must
+// know them to key a COM_STMT_EXECUTE: the text, the parameter count and the
+// parameter types last bound (an execute may say "same types as before").
+// https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_stmt_execute.html
+
+import { MysqlProtocolError } from './protocol.js';
+
+export interface PreparedStatement {
+  sql: string;
+  paramCount: number;
+  /** Types from the last execute that bound them (2 bytes per parameter). */
+  types: Buffer | null;
+  /** COM_STMT_SEND_LONG_DATA since the last execute/reset: values not in the execute packet. */
+  longData: boolean;
+}
+
+export interface ExecuteRequest {
+  statementId: number;
+  /** Cursor type requested (0 = none). */
+  flags: number;
+  /** Parameter types and values as one key string, or null when they cannot be keyed. */
+  params: string | null;
+}
+
+/** MariaDB: an execute of statement id 0xFFFFFFFF runs the last one prepared. */
+const LAST_PREPARED = 0xffffffff;
+
+export class PreparedStatements {
+  private readonly byId = new Map<number, PreparedStatement>();
+  private lastId = -1;
+
+  prepared(id: number, sql: string, paramCount: number): void {
+    this.byId.set(id, { sql, paramCount, types: null, longData: false });
+    this.lastId = id;
+  }
+
+  /** MariaDB runs id 0xFFFFFFFF only if no prepare failed since the last one that worked. */
+  prepareFailed(): void {
+    this.lastId = -1;
+  }
+
+  get(id: number): PreparedStatement | undefined {
+    return this.byId.get(id === LAST_PREPARED ? this.lastId : id);
+  }
+
+  close(id: number): void {
+    this.byId.delete(id);
+  }
+
+  clear(): void {
+    this.byId.clear();
+    this.lastId = -1;
+  }
+
+  /** The statement id a COM_STMT_CLOSE / RESET / SEND_LONG_DATA names. */
+  static idOf(payload: Buffer): number {
+    if (payload.length < 5) throw new MysqlProtocolError('statement command too short', 1047, '08S01');
+    return payload.readUInt32LE(1);
+  }
+
+  /**
+   * Reads an execute payload; remembers newly bound types. The key string
+   * holds the types and the raw null bitmap and values (latin1: one char per
+   * byte, so distinct bytes never make equal strings).
+   */
+  execute(payload: Buffer): ExecuteRequest {
+    if (payload.length < 10) throw new MysqlProtocolError('COM_STMT_EXECUTE too short', 1047, '08S01');
+    const statementId = payload.readUInt32LE(1);
+    const flags = payload[5]!;
+    const stmt = this.get(statementId);
+    if (stmt === undefined) return { statementId, flags, params: null };
+    if (stmt.paramCount === 0) return { statementId, flags, params: '' };
+    const bitmapLength = (stmt.paramCount + 7) >> 3;
+    let at = 10;
+    if (at + bitmapLength + 1 > payload.length) return { statementId, flags, params: null };
+    const bitmap = payload.subarray(at, at + bitmapLength);
+    at += bitmapLength;
+    const bound = payload[at++] === 1;
+    if (bound) {
+      if (at + 2 * stmt.paramCount > payload.length) return { statementId, flags, params: null };
+      stmt.types = Buffer.from(payload.subarray(at, at + 2 * stmt.paramCount));
+      at += 2 * stmt.paramCount;
+    }
+    const longData = stmt.longData;
+    stmt.longData = false;
+    if (stmt.types === null || longData) return { statementId, flags, params: null };
+    const params = `${stmt.types.toString('latin1')}\0${bitmap.toString('latin1')}\0${payload.toString('latin1', at)}`;
+    return { statementId, flags, params };
+  }
+}
