@@ -307,9 +307,6 @@ function checkConfig(config: Config, raw: unknown): ConfigProblem | null {
   }
 
   for (const [i, l] of config.listeners.entries()) {
-    if (l.protocol === 'mysql' && l.tls !== null) {
-      return problem(`listeners[${i}].tls`, 'no tls section on a mysql listener (TLS termination is PostgreSQL-only for now)');
-    }
     for (const part of ['cert', 'key'] as const) {
       const file = l.tls?.[part];
       const why = file === undefined ? null : unreadable(file);

@@ -61,10 +61,10 @@ export function decodeGreeting(payload: Buffer): Greeting {
   };
 }
 
-/** A copy of the greeting payload with `clear` / `clearMaria` bits removed. */
-export function rewriteGreeting(payload: Buffer, g: Greeting, clear: number, clearMaria: number): Buffer {
+/** A copy of the greeting payload with `clear` / `clearMaria` bits removed and `set` bits added. */
+export function rewriteGreeting(payload: Buffer, g: Greeting, clear: number, clearMaria: number, set = 0): Buffer {
   const out = Buffer.from(payload);
-  const caps = (g.capabilities & ~clear) >>> 0;
+  const caps = ((g.capabilities & ~clear) | set) >>> 0;
   out.writeUInt16LE(caps & 0xffff, g.at.capLow);
   if (g.at.capHigh !== g.at.capLow) out.writeUInt16LE(caps >>> 16, g.at.capHigh);
   if (g.at.mariaCaps !== null) out.writeUInt32LE((g.mariaCapabilities & ~clearMaria) >>> 0, g.at.mariaCaps);

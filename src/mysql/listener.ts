@@ -2,7 +2,9 @@
 // connection phase, then hands each one to a MysqlSession. Owns the live
 // connections so shutdown can end them all.
 
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/schema.js';
 import type { QueryCache } from '../core/query-cache.js';
@@ -22,6 +24,7 @@ export interface MysqlListener {
 
 export async function startMysqlListener(cfg: ListenerConfig, queryCache: QueryCache, log: Logger): Promise<MysqlListener> {
   const upstreamAddress = `${cfg.upstream.host}:${cfg.upstream.port}`;
+  const secureContext = cfg.tls ? tls.createSecureContext({ cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key) }) : null;
   const starting = new Set<net.Socket>();
   const sessions = new Set<MysqlSession>();
   const databases = new Set<string>();
@@ -33,7 +36,7 @@ export async function startMysqlListener(cfg: ListenerConfig, queryCache: QueryC
     socket.setNoDelay(true);
     starting.add(socket);
     slog.info({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection opened');
-    runMysqlStartup(socket, { upstream: cfg.upstream, log: slog }).then(
+    runMysqlStartup(socket, { upstream: cfg.upstream, tls: secureContext, log: slog }).then(
       (auth) => {
         starting.delete(socket);
         if (auth === null) {

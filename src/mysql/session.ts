@@ -89,12 +89,13 @@ export class MysqlSession {
   private readonly caps: number;
   private readonly mariadb: boolean;
   private readonly log: Logger;
+  private readonly debug: boolean;
   private readonly statements = new PreparedStatements();
   private phase: Phase = 'idle';
   private status: number;
   private request: Request | null = null;
   /** The command a look-up runs for, dispatched again when it answers. */
-  private deferred: { payload: Buffer; raw: Buffer[] } | null = null;
+  private deferred: { payload: Buffer; raw: Buffer[]; last: boolean } | null = null;
   private lookup: { reader: ResponseReader; rows: string[][]; done: (rows: string[][] | null) => void } | null = null;
   private partial: Packet[] = [];
   /** Writes of the open transaction: bumped again at its end. */
@@ -118,6 +119,7 @@ export class MysqlSession {
     this.status = auth.status;
     this.qc = deps.queryCache;
     this.log = deps.log;
+    this.debug = this.log.isLevelEnabled('debug');
     this.scope = `${deps.upstreamAddress}\0`;
     const connectionPart = `${auth.capabilities}/${auth.mariaCapabilities}/${auth.charset}`;
     this.ctx = new MysqlSessionContext(auth.user, auth.database, connectionPart);
@@ -282,6 +284,7 @@ export class MysqlSession {
       const key = this.qc.key(this.view(), 'Q', a.shaped.keyText, '');
       return this.cacheable(d, key, raw, a, Command.Query);
     }
+    if (this.debug) this.trace(d);
     this.forward(raw, { command: Command.Query, reader: this.reader('result'), fill: null, writes: WriteSet.of(d, a.classification), analysis: a });
   }
 
@@ -308,6 +311,7 @@ export class MysqlSession {
       const key = this.qc.key(this.view(), 'E', a.shaped.keyText, exec.params ?? '');
       return this.cacheable(d, key, raw, a, Command.StmtExecute);
     }
+    if (this.debug) this.trace(d);
     this.forward(raw, request(null, d, a));
   }
 
@@ -317,6 +321,7 @@ export class MysqlSession {
     const onEntry = (e: { head: Buffer | null; body: Buffer } | undefined): void => {
       if (e !== undefined && e.head !== null) return this.serveHit(d, e.head, e.body, started);
       this.qc.stats.miss(d);
+      if (this.debug) this.trace(d, 'miss');
       const snap = this.qc.snapshot(d);
       const send = (s: VersionSnapshot): void => {
         const fill: FillPlan = { decision: d, key, snapshot: s, capture: new ResultCapture(this.qc.maxEntrySize), statusAt: -1, sentAt: performance.now() };
@@ -340,7 +345,18 @@ export class MysqlSession {
     this.client.write(flags);
     this.client.write(body.subarray(at + 2));
     this.client.uncork();
-    this.qc.stats.hit(d, (performance.now() - started) * 1000);
+    const us = (performance.now() - started) * 1000;
+    this.qc.stats.hit(d, us);
+    if (this.debug) this.trace(d, 'hit', us);
+  }
+
+  /** The per-statement debug line (same fields as the PostgreSQL session's). */
+  private trace(d: Decision, outcome?: 'hit' | 'miss', us?: number): void {
+    let decision: string;
+    if (outcome !== undefined) decision = outcome;
+    else if (d.action === 'bypass' && (d.writesUnknown || d.writes.length > 0)) decision = `write:${d.writesUnknown ? '*' : d.writes.join(',')}`;
+    else decision = d.action === 'bypass' ? `bypass:${d.reason}` : 'cache';
+    this.log.debug(us === undefined ? { fingerprint: d.shape, decision } : { fingerprint: d.shape, decision, us: Math.round(us) }, 'statement');
   }
 
   decide(a: Analysis): Decision {
@@ -409,7 +425,9 @@ export class MysqlSession {
     const readable = c.kind === 'read' && c.cacheable;
     if (!readable && c.writes.length === 0) return false;
     if (readable && !this.ctx.settingsKnown) {
-      this.runLookup(settingsLookupSql(this.mariadb), payload, raw, (rows) => {
+      // Then the catalog, if it is needed too: settings are known after this
+      // one (or the session is tainted), so the second round cannot loop.
+      this.runLookup(settingsLookupSql(this.mariadb), payload, raw, false, (rows) => {
         if (rows !== null && rows.length === 1) this.ctx.settingsLookedUp(rows[0]!);
         else this.ctx.apply({ type: 'taint', reason: 'session-state', detail: 'session variables could not be read' });
       });
@@ -419,15 +437,15 @@ export class MysqlSession {
     const missing = this.qc.catalog.missing(this.scope, c).relations;
     const refs = missing.filter((r): r is { schema: string; name: string } => r.schema !== null);
     if (refs.length === 0) return false;
-    this.runLookup(relationLookupSql(refs), payload, raw, (rows) => {
+    this.runLookup(relationLookupSql(refs), payload, raw, true, (rows) => {
       if (rows !== null) this.qc.catalog.learnRelations(this.scope, relationFacts(refs, rows));
     });
     return true;
   }
 
-  private runLookup(sql: string, payload: Buffer, raw: Buffer[], then: (rows: string[][] | null) => void): void {
+  private runLookup(sql: string, payload: Buffer, raw: Buffer[], last: boolean, then: (rows: string[][] | null) => void): void {
     this.phase = 'lookup';
-    this.deferred = { payload, raw };
+    this.deferred = { payload, raw, last };
     this.lookup = { reader: this.reader('result'), rows: [], done: then };
     this.writeUpstream(lookupPacket(sql));
   }
@@ -444,7 +462,7 @@ export class MysqlSession {
       const cmd = this.deferred!;
       this.deferred = null;
       this.phase = 'idle';
-      this.dispatch(cmd.payload, cmd.raw, true);
+      this.dispatch(cmd.payload, cmd.raw, cmd.last);
       return;
     }
     // In the rows state, every packet that does not end the result is a row.

@@ -8,6 +8,8 @@
 // could keep: the scramble and the answers pass through untouched.
 
 import net from 'node:net';
+import { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { PacketFramer, payloadStart, type Packet } from './framer.js';
 import { decodeGreeting, decodeHandshakeResponse, rewriteGreeting, rewriteHandshakeResponse } from './handshake.js';
@@ -25,15 +27,58 @@ const MAX_LOGICAL_PACKET = 1024 * 1024 * 1024;
 
 export interface MysqlStartupOptions {
   upstream: { host: string; port: number };
+  /** Terminate TLS for clients that ask (CLIENT_SSL is offered only then). */
+  tls: tls.SecureContext | null;
   log: Logger;
   loginTimeoutMs?: number;
 }
 
 type Step = 'greeting' | 'response' | 'auth' | 'done';
 
+/** A stream that yields `first`, then whatever `socket` receives, and writes to `socket`. */
+function replaying(socket: net.Socket, first: Buffer[]): Duplex {
+  const d = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _enc, done) {
+      socket.write(chunk, (err) => done(err ?? null));
+    },
+    final(done) {
+      socket.end(done);
+    },
+    destroy(err, done) {
+      socket.destroy(err ?? undefined);
+      done(err);
+    },
+  });
+  for (const b of first) d.push(b);
+  socket.on('data', (chunk: Buffer) => {
+    if (!d.push(chunk)) socket.pause();
+  });
+  socket.on('end', () => d.push(null));
+  socket.on('close', () => d.destroy());
+  socket.on('error', (err) => d.destroy(err));
+  return d;
+}
+
+/** A packet with its sequence id moved by `by` (TLS: the SSLRequest took one id on the client side only). */
+function shifted(p: Packet, by: number): Buffer {
+  const bytes = p.buf.subarray(p.start, p.end);
+  if (by === 0) return bytes;
+  const copy = Buffer.from(bytes);
+  copy[3] = (p.seq + by) & 0xff;
+  return copy;
+}
+
 /** Resolves once the server accepted the login, or null when the connection ended here. */
-export function runMysqlStartup(client: net.Socket, opts: MysqlStartupOptions): Promise<MysqlAuthenticated | null> {
+export function runMysqlStartup(socket: net.Socket, opts: MysqlStartupOptions): Promise<MysqlAuthenticated | null> {
   return new Promise((resolve) => {
+    let client: net.Socket = socket;
+    /** CLIENT_SSL is kept only when this listener can terminate TLS. */
+    const clearForClient = CLEARED_CAPS | (opts.tls === null ? Cap.Ssl : 0);
+    /** After an SSLRequest the client counts one packet more than the server saw. */
+    let seqShift = 0;
     const clientFramer = new PacketFramer(MAX_HANDSHAKE_PACKET);
     const upstreamFramer = new PacketFramer(MAX_LOGICAL_PACKET);
     const target = `${opts.upstream.host}:${opts.upstream.port}`;
@@ -56,6 +101,7 @@ export function runMysqlStartup(client: net.Socket, opts: MysqlStartupOptions): 
       clearTimeout(timer);
       client.off('data', onClientData);
       upstream.off('data', onUpstreamData);
+      if (client !== socket) socket.off('error', onClientGone);
       client.off('error', onClientGone);
       client.off('close', onClientGone);
       upstream.off('error', onUpstreamError);
@@ -129,13 +175,14 @@ export function runMysqlStartup(client: net.Socket, opts: MysqlStartupOptions): 
         mariadb = g.serverVersion.includes('MariaDB');
         serverCaps = (g.capabilities & ~(CLEARED_CAPS | Cap.Ssl)) >>> 0;
         serverMariaCaps = (g.mariaCapabilities & ~CLEARED_MARIA_CAPS) >>> 0;
-        client.write(packet(p.seq, rewriteGreeting(payload, g, CLEARED_CAPS | Cap.Ssl, CLEARED_MARIA_CAPS)));
+        // A listener with a certificate offers TLS whether or not the server does.
+        client.write(packet(p.seq, rewriteGreeting(payload, g, clearForClient, CLEARED_MARIA_CAPS, opts.tls === null ? 0 : Cap.Ssl)));
         step = 'response';
         client.on('data', onClientData);
         return;
       }
       // The authentication exchange: relay everything until OK or ERR.
-      client.write(p.buf.subarray(p.start, p.end));
+      client.write(shifted(p, seqShift));
       if (step !== 'auth' || p.continuation) return;
       if (payload[0] === ERR) {
         finish(null);
@@ -156,7 +203,11 @@ export function runMysqlStartup(client: net.Socket, opts: MysqlStartupOptions): 
       if (step === 'response') {
         const payload = p.buf.subarray(payloadStart(p), p.end);
         const r = decodeHandshakeResponse(payload);
-        if (r.sslRequest) throw new MysqlProtocolError('this listener does not offer TLS (CLIENT_SSL was not advertised)');
+        if (r.sslRequest) {
+          if (opts.tls === null || client instanceof tls.TLSSocket) throw new MysqlProtocolError('this listener does not offer TLS (CLIENT_SSL was not advertised)');
+          upgradeToTls();
+          return;
+        }
         const clientCaps = (r.capabilities & ~(CLEARED_CAPS | Cap.Ssl)) >>> 0;
         negotiated = {
           capabilities: (clientCaps & serverCaps) >>> 0,
@@ -166,11 +217,33 @@ export function runMysqlStartup(client: net.Socket, opts: MysqlStartupOptions): 
           database: r.database,
           mariadb,
         };
-        upstream.write(packet(p.seq, rewriteHandshakeResponse(payload, CLEARED_CAPS | Cap.Ssl, CLEARED_MARIA_CAPS)));
+        // The upstream link is plain: CLIENT_SSL never goes to the server.
+        upstream.write(packet(p.seq - seqShift, rewriteHandshakeResponse(payload, CLEARED_CAPS | Cap.Ssl, CLEARED_MARIA_CAPS)));
         step = 'auth';
         return;
       }
-      upstream.write(p.buf.subarray(p.start, p.end)); // auth switch answers, public key requests…
+      upstream.write(shifted(p, -seqShift)); // auth switch answers, public key requests…
+    }
+
+    function upgradeToTls(): void {
+      client.off('data', onClientData);
+      client.off('error', onClientGone);
+      client.off('close', onClientGone);
+      // MySQL has no answer to an SSLRequest: a client may send its TLS
+      // ClientHello right behind it (mysql2 does), and those bytes are
+      // already read. Then the TLS socket runs over a stream that replays
+      // them first; otherwise it takes the socket itself (faster).
+      const early = clientFramer.drain();
+      const secureContext = opts.tls!;
+      const secure =
+        early.length === 0
+          ? new tls.TLSSocket(client, { isServer: true, secureContext })
+          : new tls.TLSSocket(replaying(client, early), { isServer: true, secureContext });
+      client = secure;
+      seqShift = 1;
+      client.on('data', onClientData);
+      client.on('error', onClientGone);
+      client.on('close', onClientGone);
     }
 
     client.on('error', onClientGone);

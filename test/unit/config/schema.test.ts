@@ -42,7 +42,6 @@ describe('configFromObject refuses with the file, the path and what was expected
     ['a section that is not a mapping', { cache: [1] }, 'cache: expected a mapping, got a list'],
     ['listeners that are not a list', { listeners: 'pg' }, 'listeners: expected a list of listeners, got "pg"'],
     ['no listeners', { listeners: [] }, 'listeners: expected at least one listener, got an empty list'],
-    ['TLS on a mysql listener', { listeners: [pg({ protocol: 'mysql', tls: { cert: 'a.pem', key: 'b.pem' } })] }, 'listeners[0].tls: expected no tls section on a mysql listener (TLS termination is PostgreSQL-only for now), got a mapping'],
     ['an unknown protocol', { listeners: [pg({ protocol: 'oracle' })] }, 'listeners[0].protocol: expected "postgres" or "mysql", got "oracle"'],
     ['a missing upstream', { listeners: [{ name: 'pg', listen: '127.0.0.1:6432' }] }, 'listeners[0].upstream: expected an address like "127.0.0.1:6432" or "[::1]:6432", got nothing'],
     ['a listen address without a port', { listeners: [pg({ listen: '127.0.0.1' })] }, 'listeners[0].listen: expected an address like "127.0.0.1:6432" or "[::1]:6432", got "127.0.0.1"'],
