@@ -33,7 +33,14 @@ export function relationLookupSql(refs: readonly { schema: string; name: string 
     `FROM information_schema.TABLES t WHERE ${where} ` +
     `UNION ALL SELECT 'f', r.UNIQUE_CONSTRAINT_SCHEMA, r.REFERENCED_TABLE_NAME, r.CONSTRAINT_SCHEMA, r.TABLE_NAME, 0 ` +
     `FROM information_schema.REFERENTIAL_CONSTRAINTS r ` +
-    `WHERE r.UPDATE_RULE NOT IN ('RESTRICT', 'NO ACTION') OR r.DELETE_RULE NOT IN ('RESTRICT', 'NO ACTION')`
+    `WHERE r.UPDATE_RULE NOT IN ('RESTRICT', 'NO ACTION') OR r.DELETE_RULE NOT IN ('RESTRICT', 'NO ACTION') ` +
+    // information_schema shows only what this user may see: with SELECT and
+    // TRIGGER on *.* it sees every table, trigger and foreign key.
+    `UNION ALL SELECT 'p', COUNT(DISTINCT u.PRIVILEGE_TYPE), '', '', '', 0 FROM information_schema.USER_PRIVILEGES u ` +
+    `WHERE u.GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''') ` +
+    `AND u.PRIVILEGE_TYPE IN ('SELECT', 'TRIGGER') ` +
+    // The session's sql_select_limit must not cut the answer short.
+    `LIMIT 18446744073709551615`
   );
 }
 
@@ -80,8 +87,10 @@ export function tableId(schema: string, name: string): string {
 export function relationFacts(refs: readonly { schema: string; name: string }[], rows: string[][]): Array<[TableRef, RelationInfo]> {
   const found = new Map<string, string[]>();
   const cascades = new Map<string, string[]>();
+  let seesAll = false;
   for (const r of rows) {
-    if (r[0] === 't') found.set(tableId(r[1]!, r[2]!), r);
+    if (r[0] === 'p') seesAll = Number(r[1]) >= 2;
+    else if (r[0] === 't') found.set(tableId(r[1]!, r[2]!), r);
     else if (r[0] === 'f' && r[1] !== SQL_NULL && r[2] !== SQL_NULL) {
       const from = tableId(r[1]!, r[2]!);
       const list = cascades.get(from) ?? [];
@@ -98,11 +107,14 @@ export function relationFacts(refs: readonly { schema: string; name: string }[],
     }
     const type = row[3]!;
     const engine = row[4]!.toLowerCase();
-    const info: RelationInfo = { name: id, cacheable: true, alsoInvalidates: closure(id, cascades), invalidatesAll: Number(row[5]) > 0 };
+    // A user who cannot see every trigger and foreign key cannot tell what a
+    // write of theirs reaches: it invalidates everything.
+    const info: RelationInfo = { name: id, cacheable: true, alsoInvalidates: closure(id, cascades), invalidatesAll: Number(row[5]) > 0 || !seesAll };
     if (type === 'SYSTEM VIEW') Object.assign(info, { cacheable: false, reason: 'system-catalog', detail: id });
     else if (type === 'TEMPORARY') Object.assign(info, { cacheable: false, reason: 'temp-table', detail: id });
     else if (type !== 'BASE TABLE' && type !== 'SYSTEM VERSIONED') {
-      Object.assign(info, { cacheable: false, reason: 'relation-kind', detail: `${id} is a ${type.toLowerCase()}` });
+      // A write through a view lands in tables it does not name (until the dependency graph knows them).
+      Object.assign(info, { cacheable: false, reason: 'relation-kind', detail: `${id} is a ${type.toLowerCase()}`, invalidatesAll: true });
     } else if (FOREIGN_ENGINES.has(engine)) {
       Object.assign(info, { cacheable: false, reason: 'relation-kind', detail: `${id} uses the ${engine} engine` });
     }

@@ -17,10 +17,12 @@ import { MYSQL_KEYED_SETTINGS } from '../sql/mysql-settings.js';
  * 11.1 knows only `tx_isolation`, MySQL 8 only `transaction_isolation` and no
  * `old_mode`.
  */
+const MARIADB_ONLY = new Set(['old_mode', 'system_versioning_asof', 'default_regex_flags', 'max_recursive_iterations']);
+
 export function keyedVariables(mariadb: boolean): string[] {
   return MYSQL_KEYED_SETTINGS.flatMap((v) => {
     if (v === 'transaction_isolation') return [mariadb ? 'tx_isolation' : v];
-    if (v === 'old_mode' && !mariadb) return [];
+    if (MARIADB_ONLY.has(v) && !mariadb) return [];
     return [v];
   });
 }

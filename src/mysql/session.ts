@@ -6,7 +6,7 @@
 //     │                 ├─ LOCAL INFILE ─▶ infile (client packets flow up until an empty one)
 //     │                 └─ change user ──▶ auth (both directions flow until OK/ERR)
 //     ├──(catalog/settings unknown)──▶ lookup ──▶ the same command again
-//     └── unknown command ──▶ passthrough (a plain pipe from then on)
+//     └── a command over 16 MiB ──▶ streaming (its pieces flow up unread) ──▶ busy
 //
 // Commands a client pipelines wait in the framer until the session is idle.
 // A cacheable read is answered from the cache without touching the upstream;
@@ -69,15 +69,20 @@ interface Request {
   analysis: Analysis | null;
   /** COM_STMT_PREPARE: the text, registered when the server accepts it. */
   prepareSql?: string;
+  prepareDb?: string | null;
   /** COM_INIT_DB / COM_CHANGE_USER / COM_RESET_CONNECTION: applied on OK. */
   onOk?: () => void;
 }
 
-type Phase = 'idle' | 'busy' | 'infile' | 'auth' | 'lookup' | 'waiting' | 'passthrough' | 'closed';
+type Phase = 'idle' | 'busy' | 'streaming' | 'infile' | 'auth' | 'lookup' | 'waiting' | 'closed';
+
+/** Statements that read what the previous statement left on the connection. */
+const READS_CONNECTION_STATE = /ROW_COUNT|FOUND_ROWS|WARNINGS|ERRORS|warning_count|error_count|DIAGNOSTICS/i;
 
 /** Pause reading a client that pipelines more than this while a command runs. */
 const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
-const MAX_COMMAND_BYTES = 1024 * 1024 * 1024;
+/** The text of a statement prepared in a command too large to read: unknown. */
+const UNREAD = '\0unread';
 
 export class MysqlSession {
   readonly ctx: MysqlSessionContext;
@@ -96,12 +101,15 @@ export class MysqlSession {
   private request: Request | null = null;
   /** The command a look-up runs for, dispatched again when it answers. */
   private deferred: { payload: Buffer; raw: Buffer[]; last: boolean } | null = null;
-  private lookup: { reader: ResponseReader; rows: string[][]; done: (rows: string[][] | null) => void } | null = null;
-  private partial: Packet[] = [];
+  private lookup: { reader: ResponseReader; rows: string[][]; done: (rows: string[][] | null) => void; collect: boolean } | null = null;
   /** Writes of the open transaction: bumped again at its end. */
   private txnWrites = new WriteSet();
   private draining = false;
-  private readonly scope: string;
+  /** A failed request may have run a USE: unqualified names resolve nowhere until DATABASE() is read again. */
+  private databaseKnown = true;
+  /** The last command answered from cache: the server did not run it, so its per-connection
+   * state (FOUND_ROWS(), ROW_COUNT(), warnings) is the previous statement's. */
+  private lastHit: Buffer[] | null = null;
   private cachedView: SessionView | null = null;
   private viewVersion = -1;
   private viewStatus = -1;
@@ -120,7 +128,6 @@ export class MysqlSession {
     this.qc = deps.queryCache;
     this.log = deps.log;
     this.debug = this.log.isLevelEnabled('debug');
-    this.scope = `${deps.upstreamAddress}\0`;
     const connectionPart = `${auth.capabilities}/${auth.mariaCapabilities}/${auth.charset}`;
     this.ctx = new MysqlSessionContext(auth.user, auth.database, connectionPart);
     if (auth.database !== null) this.noteDatabase(auth.database);
@@ -149,10 +156,6 @@ export class MysqlSession {
   // ---- client side ---------------------------------------------------------
 
   private onClientData(chunk: Buffer): void {
-    if (this.phase === 'passthrough') {
-      if (!this.upstream.write(chunk)) this.client.pause();
-      return;
-    }
     this.clientFramer.push(chunk);
     this.pumpClient();
   }
@@ -160,10 +163,15 @@ export class MysqlSession {
   private pumpClient(): void {
     try {
       while (this.phase !== 'closed') {
-        if (this.phase === 'infile' || this.phase === 'auth') {
+        if (this.phase === 'infile' || this.phase === 'auth' || this.phase === 'streaming') {
           const p = this.clientFramer.next();
           if (p === null) break;
           this.writeUpstream(p.buf.subarray(p.start, p.end));
+          if (this.phase === 'streaming' && !p.continues) {
+            this.phase = this.streamEnd;
+            if (this.request !== null) this.pumpUpstream();
+            continue;
+          }
           // An empty packet (not the tail of a 16 MiB one) ends the file.
           if (this.phase === 'infile' && payloadLength(p) === 0 && !p.continuation) this.phase = 'busy';
           continue;
@@ -177,30 +185,52 @@ export class MysqlSession {
       this.protocolViolation(err);
       return;
     }
-    if (this.clientFramer.pending > MAX_QUEUED_BYTES && this.phase !== 'idle') this.client.pause();
+    // Commands pipelined behind a running one wait in the framer, up to a
+    // bound. While a command streams up (large command, LOCAL INFILE), the
+    // framer holds at most one partial packet and must keep reading.
+    const waiting = this.phase === 'busy' || this.phase === 'lookup' || this.phase === 'waiting';
+    if (this.clientFramer.pending > MAX_QUEUED_BYTES && waiting) this.client.pause();
     else if (this.client.isPaused() && this.upstream.writableLength === 0) this.client.resume();
   }
 
   /** The next whole command (joining 16 MiB pieces), or null until it has arrived. */
+  /**
+   * The next command, or null until it has arrived. A command over 16 MiB
+   * (several packets) is not buffered: its pieces are streamed upstream as
+   * they come (`streaming`), unread, and it counts as a write of unknown tables.
+   */
   private readCommand(): { payload: Buffer; raw: Buffer[] } | null {
-    for (;;) {
-      const p = this.clientFramer.next();
-      if (p === null) return null;
-      this.partial.push(p);
-      if (!p.continues) break;
-    }
-    const packets = this.partial;
-    this.partial = [];
-    const raw = packets.map((p) => p.buf.subarray(p.start, p.end));
-    if (packets.length === 1) return { payload: packets[0]!.buf.subarray(payloadStart(packets[0]!), packets[0]!.end), raw };
-    const total = packets.reduce((n, p) => n + payloadLength(p), 0);
-    if (total > MAX_COMMAND_BYTES) throw new MysqlProtocolError('command larger than 1 GiB', 1153, '08S01');
-    return { payload: Buffer.concat(packets.map((p) => p.buf.subarray(payloadStart(p), p.end)), total), raw };
+    const p = this.clientFramer.next();
+    if (p === null) return null;
+    const raw = [p.buf.subarray(p.start, p.end)];
+    const payload = p.buf.subarray(payloadStart(p), p.end);
+    if (!p.continues) return { payload, raw };
+    this.streamCommand(payload[0] ?? -1, raw);
+    return null;
   }
 
+  private streamCommand(command: number, raw: Buffer[]): void {
+    const unknown = { command, reader: this.reader(command === Command.StmtPrepare ? 'prepare' : command === Command.Query || command === Command.StmtExecute ? 'result' : 'single'), fill: null, writes: WriteSet.unknown(), analysis: null };
+    // COM_STMT_SEND_LONG_DATA has no answer: nothing to wait for after the last piece.
+    const req: Request | null = command === Command.StmtSendLongData ? null : command === Command.StmtPrepare ? { ...unknown, prepareSql: UNREAD, prepareDb: null } : unknown;
+    this.request = req;
+    this.phase = 'streaming';
+    this.streamEnd = req === null ? 'idle' : 'busy';
+    this.writeUpstream(raw);
+  }
+
+  private streamEnd: 'idle' | 'busy' = 'busy';
+
   private dispatch(payload: Buffer, raw: Buffer[], retried: boolean): void {
-    if (payload.length === 0) throw new MysqlProtocolError('empty command packet', 1047, '08S01');
+    // An empty packet: the server answers ERR 1047 and goes on.
+    if (payload.length === 0) return this.forward(raw, this.simpleRequest(-1, 'single'));
+    if (this.lastHit !== null && this.replayHitFirst(payload, raw)) return;
     const command = payload[0]!;
+    if (raw[0]![3] !== 0) {
+      // A command must start a new sequence: the server answers "Got packets
+      // out of order" and closes. Never a hit in its place.
+      return this.forward(raw, { ...this.simpleRequest(command, 'single'), writes: WriteSet.unknown() });
+    }
     switch (command) {
       case Command.Query:
         return this.onQuery(payload, raw, retried);
@@ -208,7 +238,7 @@ export class MysqlSession {
         return this.onExecute(payload, raw, retried);
       case Command.StmtPrepare: {
         const sql = this.decodeText(payload, 1).text;
-        return this.forward(raw, { command, reader: this.reader('prepare'), fill: null, writes: null, analysis: null, prepareSql: sql });
+        return this.forward(raw, { command, reader: this.reader('prepare'), fill: null, writes: null, analysis: null, prepareSql: sql, prepareDb: this.ctx.database });
       }
       case Command.StmtClose:
         this.statements.close(PreparedStatements.idOf(payload));
@@ -256,12 +286,17 @@ export class MysqlSession {
         return this.forward(raw, this.simpleRequest(command, 'field-list'));
       case Command.ChangeUser:
         return this.changeUser(payload, raw);
+      case 0x12: // COM_BINLOG_DUMP
+      case 0x15: // COM_REGISTER_SLAVE
+      case 0x1e: // COM_BINLOG_DUMP_GTID
+        // A replication stream has no end the session could frame, and
+        // replicating through a query cache makes no sense: refused here.
+        this.writeClient(errPacket(1, 1047, '08S01', 'sqlcached: replication commands are not proxied; connect to the server directly'));
+        return;
       default:
-        // Replication, COM_STMT_BULK_EXECUTE and the like: the proxy cannot
-        // frame their answers, so it steps aside for the rest of the connection.
-        this.log.info({ command }, 'unknown command: passing the connection through from now on');
-        this.writeUpstream(raw);
-        this.passthrough();
+        // Anything else the server answers with one packet (ERR 1047 for an
+        // unknown command); it may have written anything.
+        return this.forward(raw, { ...this.simpleRequest(command, 'single'), writes: WriteSet.unknown() });
     }
   }
 
@@ -277,7 +312,7 @@ export class MysqlSession {
 
   private onQuery(payload: Buffer, raw: Buffer[], retried: boolean): void {
     const { text, unsafe } = this.decodeText(payload, 1);
-    const a = qualify(this.qc.analyse('mysql', text, { backslashEscapes: this.backslashEscapes() }), this.ctx.database, unsafe);
+    const a = qualify(this.qc.analyse('mysql', text, { backslashEscapes: this.backslashEscapes() }), this.databaseKnown ? this.ctx.database : null, unsafe);
     if (!retried && this.maybeLookUp(a, payload, raw)) return;
     const d = unsafe ? this.refuse(a, 'encoding', 'statement text is not in a character set the proxy keys safely') : this.decide(a);
     if (d.action === 'cache') {
@@ -298,8 +333,10 @@ export class MysqlSession {
       writes: d === null || a === null ? WriteSet.unknown() : WriteSet.of(d, a.classification),
       analysis: a,
     });
-    if (stmt === undefined) return this.forward(raw, request(null, null, null)); // the server answers the error
-    const a = qualify(this.qc.analyse('mysql', stmt.sql, { backslashEscapes: this.backslashEscapes() }), this.ctx.database, false);
+    // Unknown id: the server answers the error. Unread text: may write anything.
+    if (stmt === undefined || stmt.sql === UNREAD) return this.forward(raw, request(null, null, null));
+    // Tables resolve in the database current at prepare time, not now.
+    const a = qualify(this.qc.analyse('mysql', stmt.sql, { backslashEscapes: this.backslashEscapes() }), stmt.database, false);
     if (!retried && this.maybeLookUp(a, payload, raw)) return;
     let d = this.decide(a);
     if (d.action === 'cache' && exec.flags !== 0) d = this.refuse(a, 'row-limit', 'execute with a cursor');
@@ -308,7 +345,7 @@ export class MysqlSession {
       d = this.refuse(a, 'volatile-literal', 'a parameter holds a clock word');
     }
     if (d.action === 'cache') {
-      const key = this.qc.key(this.view(), 'E', a.shaped.keyText, exec.params ?? '');
+      const key = this.qc.key(this.view(), 'E', a.shaped.keyText, `${stmt.database ?? ''}\0${exec.params ?? ''}`);
       return this.cacheable(d, key, raw, a, Command.StmtExecute);
     }
     if (this.debug) this.trace(d);
@@ -319,7 +356,11 @@ export class MysqlSession {
     const started = performance.now();
     const entry = this.qc.lookup(d, key);
     const onEntry = (e: { head: Buffer | null; body: Buffer } | undefined): void => {
-      if (e !== undefined && e.head !== null) return this.serveHit(d, e.head, e.body, started);
+      if (e !== undefined && e.head !== null) {
+        this.serveHit(d, e.head, e.body, started);
+        this.lastHit = raw.map((b) => Buffer.from(b));
+        return;
+      }
       this.qc.stats.miss(d);
       if (this.debug) this.trace(d, 'miss');
       const snap = this.qc.snapshot(d);
@@ -379,6 +420,15 @@ export class MysqlSession {
     return { action: 'bypass', reason, detail, shape: a.shaped.shape, writes: [...c.writes], writesUnknown: c.writesUnknown };
   }
 
+  /**
+   * Where this session's catalog facts hold: information_schema shows each
+   * user only what they may see, so facts are kept per user
+   * (`${upstream}\0\0${user}`; `catalog.forget(upstream, '')` drops them all).
+   */
+  private get scope(): string {
+    return `${this.deps.upstreamAddress}\0\0${this.ctx.user}`;
+  }
+
   view(): SessionView {
     if (this.cachedView !== null && this.viewVersion === this.ctx.version && this.viewStatus === this.status) return this.cachedView;
     this.viewVersion = this.ctx.version;
@@ -421,14 +471,20 @@ export class MysqlSession {
   /** Starts a settings or catalog look-up the decision needs; true if it did. */
   private maybeLookUp(a: Analysis, payload: Buffer, raw: Buffer[]): boolean {
     if (this.inTransaction() || this.ctx.taint !== null) return false;
+    // A look-up resets ROW_COUNT(), FOUND_ROWS() and the warnings: never in
+    // front of a statement that reads them (its write invalidates more instead).
+    if (READS_CONNECTION_STATE.test(a.shaped.shape)) return false;
     const c = a.classification;
     const readable = c.kind === 'read' && c.cacheable;
-    if (!readable && c.writes.length === 0) return false;
-    if (readable && !this.ctx.settingsKnown) {
+    if (!readable && c.writes.length === 0 && this.databaseKnown) return false;
+    if ((readable && !this.ctx.settingsKnown) || !this.databaseKnown) {
       // Then the catalog, if it is needed too: settings are known after this
       // one (or the session is tainted), so the second round cannot loop.
       this.runLookup(settingsLookupSql(this.mariadb), payload, raw, false, (rows) => {
-        if (rows !== null && rows.length === 1) this.ctx.settingsLookedUp(rows[0]!);
+        if (rows !== null && rows.length === 1) {
+          this.ctx.settingsLookedUp(rows[0]!);
+          this.databaseKnown = true;
+        }
         else this.ctx.apply({ type: 'taint', reason: 'session-state', detail: 'session variables could not be read' });
       });
       return true;
@@ -444,10 +500,34 @@ export class MysqlSession {
   }
 
   private runLookup(sql: string, payload: Buffer, raw: Buffer[], last: boolean, then: (rows: string[][] | null) => void): void {
+    this.runAside([lookupPacket(sql)], payload, raw, last, then, true);
+  }
+
+  /** Sends `packets` upstream and reads their answer here, then dispatches the deferred command. */
+  private runAside(packets: Buffer[], payload: Buffer, raw: Buffer[], last: boolean, then: (rows: string[][] | null) => void, collect = false): void {
     this.phase = 'lookup';
     this.deferred = { payload, raw, last };
-    this.lookup = { reader: this.reader('result'), rows: [], done: then };
-    this.writeUpstream(lookupPacket(sql));
+    this.lookup = { reader: this.reader('result'), rows: [], done: then, collect };
+    this.writeUpstream(packets);
+  }
+
+  /**
+   * After a hit, the server's per-connection state (FOUND_ROWS(), ROW_COUNT(),
+   * warnings) is still the previous statement's. A statement that reads it
+   * gets the hit's command run upstream first (its answer dropped), so it sees
+   * what it would have seen without the cache. True if it did.
+   */
+  private replayHitFirst(payload: Buffer, raw: Buffer[]): boolean {
+    const hit = this.lastHit;
+    this.lastHit = null;
+    if (hit === null) return false;
+    const command = payload[0];
+    let text: string | null = null;
+    if (command === Command.Query) text = payload.toString('latin1', 1);
+    else if (command === Command.StmtExecute && payload.length >= 5) text = this.statements.get(payload.readUInt32LE(1))?.sql ?? null;
+    if (text === null || !READS_CONNECTION_STATE.test(text)) return false;
+    this.runAside(hit, payload, raw, false, () => undefined);
+    return true;
   }
 
   private onLookupPacket(p: Packet): void {
@@ -463,10 +543,12 @@ export class MysqlSession {
       this.deferred = null;
       this.phase = 'idle';
       this.dispatch(cmd.payload, cmd.raw, cmd.last);
+      // A hit leaves the session idle: commands the client pipelined behind it wait in the framer.
+      if (this.phase === 'idle') setImmediate(() => this.pumpClient());
       return;
     }
     // In the rows state, every packet that does not end the result is a row.
-    if (isRow) l.rows.push(decodeTextRow(p));
+    if (isRow && l.collect) l.rows.push(decodeTextRow(p));
   }
 
   // ---- forwarding and the response ------------------------------------------
@@ -478,10 +560,6 @@ export class MysqlSession {
   }
 
   private onUpstreamData(chunk: Buffer): void {
-    if (this.phase === 'passthrough') {
-      if (!this.client.write(chunk)) this.upstream.pause();
-      return;
-    }
     this.upstreamFramer.push(chunk);
     this.pumpUpstream();
   }
@@ -489,7 +567,7 @@ export class MysqlSession {
   private pumpUpstream(): void {
     this.client.cork();
     try {
-      while (this.phase !== 'closed' && this.phase !== 'waiting' && this.phase !== 'passthrough') {
+      while (this.phase !== 'closed' && this.phase !== 'waiting') {
         const p = this.upstreamFramer.next();
         if (p === null) break;
         this.onServerPacket(p);
@@ -587,13 +665,18 @@ export class MysqlSession {
         if (e.type === 'use' && !failed) this.noteDatabase(e.database);
       }
       // Which statements of a failed request took effect is unknown: read the settings (and database) again.
-      if (failed && c.sessionEffects.some((e) => e.type !== 'none')) this.ctx.forgetSettings();
+      if (failed && c.sessionEffects.some((e) => e.type !== 'none')) {
+        this.ctx.forgetSettings();
+        if (c.sessionEffects.some((e) => e.type === 'use')) this.databaseKnown = false;
+      }
+      // DROP DATABASE of the current one leaves none selected: read DATABASE() again.
+      if (c.kind === 'ddl') this.ctx.forgetSettings();
       if (c.txnControl && failed) this.ctx.forgetSettings();
     }
     if (!failed && req.onOk) req.onOk();
     if (req.prepareSql !== undefined) {
       if (failed) this.statements.prepareFailed();
-      else this.statements.prepared(req.reader.statementId, req.prepareSql, req.reader.paramCount);
+      else this.statements.prepared(req.reader.statementId, req.prepareSql, req.reader.paramCount, this.databaseKnown ? (req.prepareDb ?? null) : null);
     }
     const inTxn = this.inTransaction();
     // The open transaction, by the server's IN_TRANS flag: with autocommit
@@ -695,12 +778,6 @@ export class MysqlSession {
         this.close('internal error');
       },
     );
-  }
-
-  private passthrough(): void {
-    this.phase = 'passthrough';
-    for (const chunk of this.clientFramer.drain()) this.upstream.write(chunk);
-    for (const chunk of this.upstreamFramer.drain()) this.client.write(chunk);
   }
 
   private writeClient(bytes: Buffer): void {

@@ -7,6 +7,8 @@ import { MysqlProtocolError } from './protocol.js';
 
 export interface PreparedStatement {
   sql: string;
+  /** The current database at COM_STMT_PREPARE: the server resolves the statement's tables there, whatever USE comes later. */
+  database: string | null;
   paramCount: number;
   /** Types from the last execute that bound them (2 bytes per parameter). */
   types: Buffer | null;
@@ -29,8 +31,8 @@ export class PreparedStatements {
   private readonly byId = new Map<number, PreparedStatement>();
   private lastId = -1;
 
-  prepared(id: number, sql: string, paramCount: number): void {
-    this.byId.set(id, { sql, paramCount, types: null, longData: false });
+  prepared(id: number, sql: string, paramCount: number, database: string | null = null): void {
+    this.byId.set(id, { sql, database, paramCount, types: null, longData: false });
     this.lastId = id;
   }
 

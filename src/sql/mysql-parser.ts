@@ -102,6 +102,13 @@ function parseData(tokens: readonly Token[]): StatementResult {
     if (!r.facts.relations.has(key) && !(q.db === null && ctes.has(q.name))) addTable(r.facts, q.db, q.name, 'read');
   }
   r.writesUnknown = r.facts.unsure;
+  const stored = [...r.facts.functions][0];
+  if (stored !== undefined && r.effect.type === 'none') {
+    // A stored function may SET time_zone, lc_time_names…, or create a
+    // temporary table that shadows a real one: what follows in this session
+    // could be keyed on settings it no longer has.
+    r.effect = { type: 'taint', reason: 'session-state', detail: `${stored}() may change session settings or create temporary tables` };
+  }
   return r;
 }
 

@@ -24,6 +24,8 @@ export const MYSQL_KEYED_SETTINGS: readonly string[] = [
   'collation_connection', 'sql_auto_is_null', 'transaction_isolation', 'div_precision_increment',
   'group_concat_max_len', 'max_sort_length', 'sql_select_limit', 'lc_time_names', 'default_week_format',
   'sql_big_selects', 'max_join_size', 'sql_quote_show_create', 'old_mode',
+  // MariaDB: FOR SYSTEM_TIME default, REGEXP flags, recursive CTE depth.
+  'system_versioning_asof', 'default_regex_flags', 'max_recursive_iterations',
 ];
 
 /**

@@ -132,7 +132,7 @@ export function responseLength(packets: ServerPacket[], from: number, kind: Kind
 }
 
 /** One readable line per packet: OK/ERR/EOF decoded, other packets as printable text. */
-export function describePacket(p: ServerPacket, opts: { prepareOk?: boolean } = {}): string {
+export function describePacket(p: ServerPacket, opts: { prepareOk?: boolean; first?: boolean } = {}): string {
   const h = p.payload[0];
   const err = decodeErr(p.payload);
   if (err !== null) return `ERR ${err.code} ${err.sqlState ?? ''} ${err.message.replace(/\(\d+\)/g, '(N)')}`; // statement ids are global
@@ -142,7 +142,7 @@ export function describePacket(p: ServerPacket, opts: { prepareOk?: boolean } = 
     // statement ids are global in MariaDB: leave the id out
     return `PREPARE_OK cols=${p.payload.readUInt16LE(5)} params=${p.payload.readUInt16LE(7)} warnings=${p.payload.readUInt16LE(10)}`;
   }
-  if (h === 0x00 && p.payload.length >= 7 && p.payload.length < 64 && p.payload[1]! < 0xfb && p.payload[2]! < 0xfb) {
+  if (h === 0x00 && opts.first !== false && p.payload.length >= 7 && p.payload.length < 64 && p.payload[1]! < 0xfb && p.payload[2]! < 0xfb) {
     return `OK affected=${p.payload[1]} insertId=${p.payload[2]} status=0x${p.payload.readUInt16LE(3).toString(16)} warnings=${p.payload.readUInt16LE(5)}`;
   }
   return `#${p.payload.toString('latin1').replace(/[^\x20-\x7e]/g, '.')}`;
@@ -177,7 +177,7 @@ export async function runScript(port: number, steps: Step[], opts: { user?: stri
     const n = responseLength(raw.packets, from, s.kind);
     const got = raw.packets.slice(from, n === null ? undefined : from + n);
     if (s.kind === 'prepare' && got[0]?.payload[0] === 0x00) state.stmts.push(got[0].payload.readUInt32LE(1));
-    transcript.push(`${s.label ?? '?'}: ${got.map((p, i) => describePacket(p, { prepareOk: s.kind === 'prepare' && i === 0 })).join(' | ')}${ok ? '' : raw.closed ? ' <closed>' : ' <timeout>'}`);
+    transcript.push(`${s.label ?? '?'}: ${got.map((p, i) => describePacket(p, { prepareOk: s.kind === 'prepare' && i === 0, first: i === 0 })).join(' | ')}${ok ? '' : raw.closed ? ' <closed>' : ' <timeout>'}`);
     if (raw.closed && !ok) break;
   }
   return { transcript, raw };

@@ -79,6 +79,7 @@ describe('prepared statements on the raw wire', () => {
       { label: 'reset unknown id', send: stmtReset(77), kind: 'one' },
     ]);
     expect(t.find((l) => l.startsWith('exec long,q'))).toContain('hello world');
+    expect(t.find((l) => l.startsWith('exec p,long'))).toContain('LONGQx');
   });
 
   it('COM_STMT_CLOSE then execute of the closed id: MariaDB\'s ERR 1243 — also when the read was cached', async () => {
@@ -258,10 +259,10 @@ describe('pipelining and COM_QUIT', () => {
     for (const k of kinds) {
       const n = responseLength(raw.packets, at, k);
       if (n === null) {
-        lines.push(`<missing: ${raw.packets.slice(at).map(describePacket).join(' | ')}>`);
+        lines.push(`<missing: ${raw.packets.slice(at).map((p) => describePacket(p)).join(' | ')}>`);
         break;
       }
-      lines.push(raw.packets.slice(at, at + n).map(describePacket).join(' | '));
+      lines.push(raw.packets.slice(at, at + n).map((p) => describePacket(p)).join(' | '));
       at += n;
     }
     raw.destroy();
@@ -288,15 +289,20 @@ describe('pipelining and COM_QUIT', () => {
 
   it('pipelined on a fresh connection whose first read is already cached (a hit right after the settings look-up): every answer comes', async () => {
     const sql = `SELECT v FROM ${T} WHERE id = 4`;
-    const warmer = await connectMysql(proxy.port);
-    await warm(proxy, () => rowsOf(warmer, sql));
-    await warmer.end();
+    // Warm the entry with a client of the same capabilities (they are part of the key).
+    const warmer = await runScript(proxy.port, [
+      { label: 'miss', send: query(sql), kind: 'result' },
+      { label: 'hit', send: query(sql), kind: 'result' },
+    ]);
+    warmer.raw.destroy();
+    const before = (await proxy.stats()).hits;
     const pk = [query(sql), query('SELECT 2'), query(sql), query('SELECT 3')];
     const kinds: ('result' | 'one')[] = ['result', 'result', 'result', 'result'];
     const direct = await pipelined(MY_PORT, pk, kinds);
     const via = await pipelined(proxy.port, pk, kinds);
     expect(via.lines).toEqual(direct.lines);
     expect(via.complete, 'all four answers arrived').toBe(true);
+    expect((await proxy.stats()).hits - before, 'both reads were hits').toBe(2);
   });
 
   it('COM_QUIT with a query before it and data after it, in one write: the query is answered, then the connection closes, no upstream left', async () => {
@@ -308,7 +314,7 @@ describe('pipelining and COM_QUIT', () => {
     const from = raw.packets.length;
     raw.write(Buffer.concat([query('SELECT 42'), cmd(COM.QUIT), query('SELECT 43'), Buffer.from('garbage after quit')]));
     expect(await raw.waitClosed(5_000), 'closed after COM_QUIT').toBe(true);
-    const lines = raw.packets.slice(from).map(describePacket);
+    const lines = raw.packets.slice(from).map((p) => describePacket(p));
     expect(lines.some((l) => l === '#.42'), `answered SELECT 42: ${lines.join(' | ')}`).toBe(true);
     expect(lines.some((l) => l.includes('43')), 'nothing after COM_QUIT is run').toBe(false);
     expect(await waitFor(async () => !(await processExists(upstream)), 5_000), 'upstream closed').toBe(true);

@@ -38,15 +38,20 @@ describe('settingsLookupSql', () => {
         '@@session.character_set_results, @@session.collation_connection, @@session.sql_auto_is_null, @@session.tx_isolation, ' +
         '@@session.div_precision_increment, @@session.group_concat_max_len, @@session.max_sort_length, @@session.sql_select_limit, ' +
         '@@session.lc_time_names, @@session.default_week_format, @@session.sql_big_selects, @@session.max_join_size, ' +
-        '@@session.sql_quote_show_create, @@session.old_mode, DATABASE(), CURRENT_USER()',
+        '@@session.sql_quote_show_create, @@session.old_mode, @@session.system_versioning_asof, @@session.default_regex_flags, ' +
+        '@@session.max_recursive_iterations, DATABASE(), CURRENT_USER()',
     );
   });
 
-  it('is the COM_QUERY MariaDB answered with 20 columns and one row', () => {
+  it('frames the captured COM_QUERY (an earlier, 20-column version of this look-up) byte for byte', () => {
     const ex = classicEof['settings-lookup'];
-    expect(lookupPacket(settingsLookupSql(true)).toString('hex')).toBe(ex.request[0]);
+    const capturedSql = hex(ex.request[0]!).toString('utf8', 5);
+    expect(lookupPacket(capturedSql).toString('hex')).toBe(ex.request[0]);
     expect(ex.response[0]).toBe('0100000114'); // 20 columns
-    expect(keyedVariables(true).length + 2).toBe(20);
+    expect(settingsLookupSql(true).startsWith(capturedSql.replace(', DATABASE(), CURRENT_USER()', ''))).toBe(true);
+    expect(keyedVariables(true).length + 2).toBe(23);
+    expect(keyedVariables(false)).not.toContain('old_mode');
+    expect(keyedVariables(false)).toContain('transaction_isolation');
   });
 
   it('decodes the captured answer', () => {
@@ -103,10 +108,15 @@ describe('relationLookupSql and lookupPacket', () => {
     expect(sql).toContain("(t.TABLE_SCHEMA = CONVERT(X'61' USING utf8mb4) AND t.TABLE_NAME = CONVERT(X'78' USING utf8mb4)) OR (t.TABLE_SCHEMA");
   });
 
-  it('is the COM_QUERY MariaDB answered with rows for the captured tables', () => {
+  it('extends the captured COM_QUERY (which MariaDB answered with rows) with the privilege row and an explicit LIMIT', () => {
     const ex = classicEof['relation-lookup'];
-    expect(lookupPacket(relationLookupSql(REFS)).toString('hex')).toBe(ex.request[0]);
+    const capturedSql = hex(ex.request[0]!).toString('utf8', 5);
+    expect(lookupPacket(capturedSql).toString('hex')).toBe(ex.request[0]);
     expect(ex.response[0]).toBe('0100000106'); // 6 columns, no ERR
+    const sql = relationLookupSql(REFS);
+    expect(sql.startsWith(capturedSql)).toBe(true);
+    expect(sql).toContain("UNION ALL SELECT 'p', COUNT(DISTINCT u.PRIVILEGE_TYPE)");
+    expect(sql.endsWith('LIMIT 18446744073709551615')).toBe(true);
   });
 
   it('frames a look-up as a COM_QUERY with sequence id 0', () => {
@@ -166,11 +176,14 @@ describe('decodeTextRow', () => {
 });
 
 describe('relationFacts from the captured information_schema rows', () => {
-  const facts = new Map(relationFacts(REFS, rows(classicEof['relation-lookup'].response)).map(([ref, info]) => [ref.name, info]));
+  /** The capture predates the privilege row: root sees everything. */
+  const SEES_ALL = ['p', '2', '', '', '', '0'];
+  const captured = (): string[][] => [...rows(classicEof['relation-lookup'].response), SEES_ALL];
+  const facts = new Map(relationFacts(REFS, captured()).map(([ref, info]) => [ref.name, info]));
   const id = (n: string): string => `${D}.${n}`;
 
   it('answers every ref, keyed as asked', () => {
-    const out = relationFacts(REFS, rows(classicEof['relation-lookup'].response));
+    const out = relationFacts(REFS, captured());
     expect(out.map(([ref]) => ref)).toEqual(REFS);
   });
 
@@ -182,7 +195,8 @@ describe('relationFacts from the captured information_schema rows', () => {
   });
 
   it('refuses a view and a sequence as relation kinds', () => {
-    expect(facts.get('v')).toMatchObject({ cacheable: false, reason: 'relation-kind', detail: `${id('v')} is a view` });
+    // A write through a view lands in tables it does not name: it invalidates everything.
+    expect(facts.get('v')).toMatchObject({ cacheable: false, reason: 'relation-kind', detail: `${id('v')} is a view`, invalidatesAll: true });
     expect(facts.get('seq')).toMatchObject({ cacheable: false, reason: 'relation-kind', detail: `${id('seq')} is a sequence` });
   });
 
@@ -211,10 +225,17 @@ describe('relationFacts from the captured information_schema rows', () => {
     }
   });
 
+  it('makes every write invalidate everything for a user who cannot see all triggers and foreign keys', () => {
+    const limited = new Map(relationFacts(REFS, [...rows(classicEof['relation-lookup'].response), ['p', '1', '', '', '', '0']]).map(([ref, info]) => [ref.name, info]));
+    expect(limited.get('parent')!.invalidatesAll).toBe(true);
+    expect(limited.get('mixedcase')!.invalidatesAll).toBe(true);
+    expect(limited.get('parent')!.cacheable).toBe(true); // reads are unaffected
+  });
+
   it('reads the DEPRECATE_EOF answer to the same facts', () => {
     const r = deprecateEof['relation-lookup'].response;
     const dRows = r.slice(7, -1).map((h) => decodeTextRow(asPacket(hex(h))));
-    expect(relationFacts(REFS, dRows)).toEqual(relationFacts(REFS, rows(classicEof['relation-lookup'].response)));
+    expect(relationFacts(REFS, [...dRows, SEES_ALL])).toEqual(relationFacts(REFS, captured()));
   });
 });
 
@@ -223,7 +244,7 @@ describe('relationFacts, built by hand', () => {
   const f = (fromSchema: string, from: string, toSchema: string, to: string): string[] => ['f', fromSchema, from, toSchema, to, '0'];
   /** The facts of the one ref asked for. */
   const only = (ref: { schema: string; name: string }, rows: string[][]): RelationInfo => {
-    const out = relationFacts([ref], rows);
+    const out = relationFacts([ref], [...rows, ['p', '2', '', '', '', '0']]);
     expect(out.length).toBe(1);
     return out[0]![1];
   };

@@ -116,7 +116,7 @@ table('every write form names exactly the tables it writes, and the ones it read
   { sql: 'TRUNCATE TABLE t', kind: 'write', writes: ['t'] },
   { sql: 'TRUNCATE db.t', kind: 'write', writes: ['db.t'] },
   // A stored function in a write may write other tables: decide() looks it up.
-  { sql: 'INSERT INTO t VALUES (audit(1))', kind: 'write', writes: ['t'], functions: ['audit'] },
+  { sql: 'INSERT INTO t VALUES (audit(1))', kind: 'write', writes: ['t'], functions: ['audit'], effects: [{ type: 'taint', reason: 'session-state', detail: 'audit() may change session settings or create temporary tables' }] },
 ]);
 
 table('DDL names the tables whose definition changes (both names of a rename)', [

@@ -81,10 +81,11 @@ table('deterministic builtins (given the key: user, database, keyed settings) le
 ]);
 
 table('calls that are not known builtins are listed for the catalog look-up (a stored function may write)', [
-  { sql: 'SELECT myfn(a) FROM t', kind: 'read', reads: ['t'], cacheable: true, functions: ['myfn'] },
-  { sql: 'SELECT MyFn(a), Db.Fn(b) FROM t', kind: 'read', reads: ['t'], cacheable: true, functions: ['myfn', 'db.fn'] },
-  { sql: 'SELECT * FROM t WHERE a = `f`(1) AND b IN (SELECT g(c) FROM u)', kind: 'read', reads: ['t', 'u'], cacheable: true, functions: ['f', 'g'] },
-  { sql: 'SELECT myagg(a) FROM t GROUP BY b', kind: 'read', reads: ['t'], cacheable: true, functions: ['myagg'] },
+  // …and may SET session variables or create a temporary table: the session stops caching.
+  { sql: 'SELECT myfn(a) FROM t', kind: 'read', reads: ['t'], cacheable: true, functions: ['myfn'], effects: [{ type: 'taint', reason: 'session-state', detail: 'myfn() may change session settings or create temporary tables' }] },
+  { sql: 'SELECT MyFn(a), Db.Fn(b) FROM t', kind: 'read', reads: ['t'], cacheable: true, functions: ['myfn', 'db.fn'], effects: [{ type: 'taint', reason: 'session-state', detail: 'myfn() may change session settings or create temporary tables' }] },
+  { sql: 'SELECT * FROM t WHERE a = `f`(1) AND b IN (SELECT g(c) FROM u)', kind: 'read', reads: ['t', 'u'], cacheable: true, functions: ['f', 'g'], effects: [{ type: 'taint', reason: 'session-state', detail: 'f() may change session settings or create temporary tables' }] },
+  { sql: 'SELECT myagg(a) FROM t GROUP BY b', kind: 'read', reads: ['t'], cacheable: true, functions: ['myagg'], effects: [{ type: 'taint', reason: 'session-state', detail: 'myagg() may change session settings or create temporary tables' }] },
 ]);
 
 table('user and system variables make a read session-dependent', [

@@ -66,7 +66,7 @@ table('a SET the key cannot hold taints the session', [
   row('SET a = 1', taint('SET a')),
   row('SET a = 1, @@session.b = 2, SESSION c = 3, LOCAL d = 4', taint('SET a')),
   row('SET wait_timeout = 10, session_track_schema = 1', taint('SET session_track_schema')),
-  row("SET time_zone = 'UTC', max_recursive_iterations = 5", taint('SET max_recursive_iterations')),
+  row("SET time_zone = 'UTC', max_error_count = 5", taint('SET max_error_count')),
   row('SET GLOBAL max_connections = 1', taint('SET GLOBAL max_connections')),
   row("SET @@global.time_zone = '+00:00'", taint('SET GLOBAL time_zone')),
   row('SET PERSIST sql_mode = DEFAULT', taint('SET PERSIST sql_mode')),
