@@ -3,11 +3,12 @@
 // connections so shutdown can end them all.
 
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/schema.js';
 import type { QueryCache } from '../core/query-cache.js';
+import { bindTcp, closeAll } from '../core/tcp-server.js';
 import { MysqlSession } from './session.js';
 import { runMysqlStartup } from './startup.js';
 
@@ -30,10 +31,9 @@ export async function startMysqlListener(cfg: ListenerConfig, queryCache: QueryC
   const databases = new Set<string>();
   let nextId = 1;
 
-  const server = net.createServer((socket) => {
+  const bound = await bindTcp(cfg.listen, log, (socket) => {
     const id = nextId++;
     const slog = log.child({ session: id });
-    socket.setNoDelay(true);
     starting.add(socket);
     slog.info({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection opened');
     runMysqlStartup(socket, { upstream: cfg.upstream, tls: secureContext, log: slog }).then(
@@ -55,27 +55,13 @@ export async function startMysqlListener(cfg: ListenerConfig, queryCache: QueryC
     );
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(cfg.listen.port, cfg.listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', (err) => log.error({ err }, 'listener error'));
-  const address = server.address() as net.AddressInfo;
-  log.info({ listen: `${address.address}:${address.port}`, upstream: upstreamAddress, protocol: 'mysql' }, 'listener started');
+  log.info({ listen: `${bound.host}:${bound.port}`, upstream: upstreamAddress, protocol: 'mysql' }, 'listener started');
 
   return {
     name: cfg.name,
-    host: address.address,
-    port: address.port,
+    host: bound.host,
+    port: bound.port,
     connections: () => sessions.size + starting.size,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sessions) s.drain(DRAIN_GRACE_MS);
-        for (const sock of starting) sock.destroy();
-      }),
+    close: () => closeAll(bound, sessions, starting, DRAIN_GRACE_MS),
   };
 }

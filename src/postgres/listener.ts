@@ -2,12 +2,13 @@
 // phase, then hands each connection to a PgSession. Owns the set of live
 // connections so shutdown can end them all.
 
-import net from 'node:net';
+import type net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/schema.js';
 import type { QueryCache } from '../core/query-cache.js';
+import { bindTcp, closeAll } from '../core/tcp-server.js';
 import { PgSession } from './session.js';
 import { runStartup } from './startup.js';
 
@@ -29,10 +30,9 @@ export async function startPgListener(cfg: ListenerConfig, queryCache: QueryCach
   const sessions = new Set<PgSession>();
   let nextId = 1;
 
-  const server = net.createServer((socket) => {
+  const bound = await bindTcp(cfg.listen, log, (socket) => {
     const id = nextId++;
     const slog = log.child({ session: id });
-    socket.setNoDelay(true);
     starting.add(socket);
     slog.info({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection opened');
     runStartup(socket, { upstream: cfg.upstream, tls: secureContext, log: slog }).then(
@@ -54,29 +54,15 @@ export async function startPgListener(cfg: ListenerConfig, queryCache: QueryCach
     );
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(cfg.listen.port, cfg.listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', (err) => log.error({ err }, 'listener error'));
-  const address = server.address() as net.AddressInfo;
-  log.info({ listen: `${address.address}:${address.port}`, upstream: upstreamAddress }, 'listener started');
+  log.info({ listen: `${bound.host}:${bound.port}`, upstream: upstreamAddress }, 'listener started');
 
   return {
     name: cfg.name,
-    host: address.address,
-    port: address.port,
+    host: bound.host,
+    port: bound.port,
     connections: () => sessions.size + starting.size,
-    close: () =>
-      new Promise<void>((resolve) => {
-        // Resolves once every connection has ended: idle sessions at once,
-        // busy ones after their current request (at most DRAIN_GRACE_MS).
-        server.close(() => resolve());
-        for (const s of sessions) s.drain(DRAIN_GRACE_MS);
-        for (const sock of starting) sock.destroy();
-      }),
+    // Resolves once every connection has ended: idle sessions at once,
+    // busy ones after their current request (at most DRAIN_GRACE_MS).
+    close: () => closeAll(bound, sessions, starting, DRAIN_GRACE_MS),
   };
 }

@@ -18,6 +18,7 @@ import { classifyByKeyword } from './mysql-statements.js';
 import { namedTables, scanTokens } from './mysql-token-scan.js';
 import { type Token, isPunct, statementsOf, wordAt } from './mysql-tokens.js';
 import { StringNamedRelation, walkStatement } from './mysql-walk.js';
+import { emptyQuery } from './empty-query.js';
 
 const parser = new NodeSqlParser.Parser();
 const PARSE_OPTIONS = { database: 'mysql' };
@@ -184,23 +185,4 @@ function decideRead(r: StatementResult, c: Classification): void {
   else if (f.volatile !== null) refuse('volatile-function', f.volatile);
   else if (f.reads.size === 0) refuse('no-table');
   else c.cacheable = true;
-}
-
-function emptyQuery(): Classification {
-  return {
-    kind: 'other',
-    reads: [],
-    writes: [],
-    relations: [],
-    writesUnknown: false,
-    cacheable: false,
-    reason: 'not-a-read',
-    detail: 'empty query',
-    functions: [],
-    builtins: [],
-    operators: [],
-    sessionEffects: [],
-    statementCount: 0,
-    txnControl: false,
-  };
 }

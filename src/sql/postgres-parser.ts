@@ -9,6 +9,7 @@ import type { Classification, SessionEffect, StatementKind } from '../core/types
 import { classifyStatement, type StatementResult } from './postgres-statements.js';
 import { asArray, isObj } from './postgres-walk.js';
 import { shapeOf } from './shape.js';
+import { emptyQuery } from './empty-query.js';
 
 let loaded: Promise<void> | null = null;
 let ready = false;
@@ -116,25 +117,6 @@ function decideRead(r: StatementResult, c: Classification): void {
   else if (f.volatile !== null) refuse('volatile-function', f.volatile);
   else if (f.reads.size === 0) refuse('no-table');
   else c.cacheable = true;
-}
-
-function emptyQuery(): Classification {
-  return {
-    kind: 'other',
-    reads: [],
-    writes: [],
-    relations: [],
-    writesUnknown: false,
-    cacheable: false,
-    reason: 'not-a-read',
-    detail: 'empty query',
-    functions: [],
-    builtins: [],
-    operators: [],
-    sessionEffects: [],
-    statementCount: 0,
-    txnControl: false,
-  };
 }
 
 /** Words that start a statement that cannot write (EXPLAIN only without ANALYZE). */
