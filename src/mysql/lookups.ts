@@ -85,13 +85,19 @@ export function tableId(schema: string, name: string): string {
  * to it invalidates the whole database.
  */
 export function relationFacts(refs: readonly { schema: string; name: string }[], rows: string[][]): Array<[TableRef, RelationInfo]> {
-  const found = new Map<string, string[]>();
+  // Names are compared lower-cased (the classifier folds them) and
+  // information_schema compares them case- and accent-insensitively, so one
+  // id may match several objects (`Orders`, a view, and `orders`, a table):
+  // all of them are kept and the most cautious answer wins.
+  const found = new Map<string, string[][]>();
   const cascades = new Map<string, string[]>();
   let seesAll = false;
   for (const r of rows) {
     if (r[0] === 'p') seesAll = Number(r[1]) >= 2;
-    else if (r[0] === 't') found.set(tableId(r[1]!, r[2]!), r);
-    else if (r[0] === 'f' && r[1] !== SQL_NULL && r[2] !== SQL_NULL) {
+    else if (r[0] === 't') {
+      const id = tableId(r[1]!, r[2]!);
+      found.set(id, [...(found.get(id) ?? []), r]);
+    } else if (r[0] === 'f' && r[1] !== SQL_NULL && r[2] !== SQL_NULL) {
       const from = tableId(r[1]!, r[2]!);
       const list = cascades.get(from) ?? [];
       list.push(tableId(r[3]!, r[4]!));
@@ -100,26 +106,33 @@ export function relationFacts(refs: readonly { schema: string; name: string }[],
   }
   return refs.map((ref): [TableRef, RelationInfo] => {
     const id = tableId(ref.schema, ref.name);
-    const row = found.get(id);
+    const matches = found.get(id);
     const key: TableRef = { schema: ref.schema, name: ref.name };
-    if (row === undefined) {
+    if (matches === undefined) {
       return [key, { name: id, cacheable: false, reason: 'unknown-relation', detail: id, alsoInvalidates: [], invalidatesAll: true }];
     }
-    const type = row[3]!;
-    const engine = row[4]!.toLowerCase();
     // A user who cannot see every trigger and foreign key cannot tell what a
     // write of theirs reaches: it invalidates everything.
-    const info: RelationInfo = { name: id, cacheable: true, alsoInvalidates: closure(id, cascades), invalidatesAll: Number(row[5]) > 0 || !seesAll };
-    if (type === 'SYSTEM VIEW') Object.assign(info, { cacheable: false, reason: 'system-catalog', detail: id });
-    else if (type === 'TEMPORARY') Object.assign(info, { cacheable: false, reason: 'temp-table', detail: id });
-    else if (type !== 'BASE TABLE' && type !== 'SYSTEM VERSIONED') {
-      // A write through a view lands in tables it does not name (until the dependency graph knows them).
-      Object.assign(info, { cacheable: false, reason: 'relation-kind', detail: `${id} is a ${type.toLowerCase()}`, invalidatesAll: true });
-    } else if (FOREIGN_ENGINES.has(engine)) {
-      Object.assign(info, { cacheable: false, reason: 'relation-kind', detail: `${id} uses the ${engine} engine` });
-    }
+    const info: RelationInfo = { name: id, cacheable: true, alsoInvalidates: closure(id, cascades), invalidatesAll: !seesAll };
+    for (const row of matches) refine(info, id, row);
     return [key, info];
   });
+}
+
+/** Narrows `info` by one matching information_schema.TABLES row (never widens it). */
+function refine(info: RelationInfo, id: string, row: string[]): void {
+  const type = row[3]!;
+  const engine = row[4]!.toLowerCase();
+  if (Number(row[5]) > 0) info.invalidatesAll = true; // triggers
+  if (!info.cacheable) return;
+  if (type === 'SYSTEM VIEW') Object.assign(info, { cacheable: false, reason: 'system-catalog', detail: id });
+  else if (type === 'TEMPORARY') Object.assign(info, { cacheable: false, reason: 'temp-table', detail: id });
+  else if (type !== 'BASE TABLE' && type !== 'SYSTEM VERSIONED') {
+    // A write through a view lands in tables it does not name (until the dependency graph knows them).
+    Object.assign(info, { cacheable: false, reason: 'relation-kind', detail: `${id} is a ${type.toLowerCase()}`, invalidatesAll: true });
+  } else if (FOREIGN_ENGINES.has(engine)) {
+    Object.assign(info, { cacheable: false, reason: 'relation-kind', detail: `${id} uses the ${engine} engine` });
+  }
 }
 
 /** Tables reached from `id` through ON UPDATE/DELETE CASCADE, SET NULL, SET DEFAULT, transitively. */

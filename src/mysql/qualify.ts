@@ -30,12 +30,14 @@ export function qualify(a: Analysis, database: string | null, unsafeText: boolea
     }
     if (byDb.size < 64) byDb.set(db, q);
   }
-  if (unsafeText && (q.writes.length > 0 || q.kind !== 'read')) q = { ...q, writesUnknown: true };
+  // A text not lexed as the server lexes it may hide any statement (a
+  // multibyte character ending in 0x5C, a "quoted" identifier under ANSI_QUOTES).
+  if (unsafeText && !q.writesUnknown) q = { ...q, writesUnknown: true, cacheable: false, reason: 'encoding' };
   return q === c ? a : { shaped: a.shaped, classification: q };
 }
 
 function qualifyClassification(c: Classification, database: string | null): Classification {
-  if (c.reads.length === 0 && c.writes.length === 0 && c.relations.length === 0) return c;
+  if (c.reads.length === 0 && c.writes.length === 0 && c.relations.length === 0 && !c.writesUnknown) return c;
   const db = database?.toLowerCase() ?? null;
   let unresolved = false;
   let odd = false;
@@ -57,7 +59,10 @@ function qualifyClassification(c: Classification, database: string | null): Clas
     return r.schema !== null ? { schema: r.schema.toLowerCase(), name: r.name.toLowerCase() } : { schema: db ?? '', name: r.name.toLowerCase() };
   });
   const out: Classification = { ...c, reads: c.reads.map(name), writes: c.writes.map(name), relations };
-  if (odd || (unresolved && c.writes.length > 0)) out.writesUnknown = true;
+  // `USE db2; UPDATE t …` in one text: the statements after the USE resolve
+  // in a database this per-text qualification cannot follow.
+  const switches = c.statementCount > 1 && c.sessionEffects.some((e) => e.type === 'use');
+  if (odd || switches || (unresolved && c.writes.length > 0)) out.writesUnknown = true;
   if ((odd || unresolved) && out.cacheable) {
     out.cacheable = false;
     out.reason = 'unknown-relation';

@@ -25,7 +25,7 @@ export class QueryPath {
       return this.cacheable(d, key, raw, a, Command.Query);
     }
     if (this.s.debug) this.trace(d);
-    this.s.forward(raw, { command: Command.Query, reader: this.s.reader('result'), fill: null, writes: WriteSet.of(d, a.classification), analysis: a });
+    this.s.forward(raw, { command: Command.Query, reader: this.s.reader('result'), fill: null, writes: WriteSet.of(d, a.classification), analysis: a, unsafeText: unsafe });
   }
 
   onExecute(payload: Buffer, raw: Buffer[], retried: boolean): void {
@@ -38,8 +38,8 @@ export class QueryPath {
       writes: d === null || a === null ? WriteSet.unknown() : WriteSet.of(d, a.classification),
       analysis: a,
     });
-    // Unknown id: the server answers the error. Unread text: may write anything.
-    if (stmt === undefined || stmt.sql === UNREAD) return this.s.forward(raw, request(null, null, null));
+    // Unknown id: the server answers the error. Unread or unsafe text: may write anything.
+    if (stmt === undefined || stmt.sql === UNREAD || stmt.unsafe) return this.s.forward(raw, { ...request(null, null, null), unsafeText: stmt?.unsafe === true });
     // Tables resolve in the database current at prepare time, not now.
     const a = qualify(this.s.qc.analyse('mysql', stmt.sql, { backslashEscapes: this.s.backslashEscapes() }), stmt.database, false);
     if (!retried && this.s.aside.maybeLookUp(a, payload, raw)) return;

@@ -35,10 +35,17 @@ export function requestDone(s: MysqlSession, req: Request, ev: ResponseEvent): P
     if (c.kind === 'ddl') s.ctx.forgetSettings();
     if (c.txnControl && failed) s.ctx.forgetSettings();
   }
+  // A write that reached tables we cannot name may have run triggers or
+  // stored code that SET session variables; a text we could not lex may hide
+  // a SET or a USE: read the settings (and the database) again.
+  if (req.unsafeText === true || (req.writes !== null && req.writes.unknown)) {
+    s.ctx.forgetSettings();
+    if (req.unsafeText === true) s.databaseKnown = false;
+  }
   if (!failed && req.onOk) req.onOk();
   if (req.prepareSql !== undefined) {
     if (failed) s.statements.prepareFailed();
-    else s.statements.prepared(req.reader.statementId, req.prepareSql, req.reader.paramCount, s.databaseKnown ? (req.prepareDb ?? null) : null);
+    else s.statements.prepared(req.reader.statementId, req.prepareSql, req.reader.paramCount, s.databaseKnown ? (req.prepareDb ?? null) : null, req.unsafeText === true);
   }
   const inTxn = s.inTransaction();
   // The open transaction, by the server's IN_TRANS flag: with autocommit

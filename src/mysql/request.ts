@@ -22,6 +22,8 @@ export interface Request {
   fill: FillPlan | null;
   writes: WriteSet | null;
   analysis: Analysis | null;
+  /** The text was not lexed as the server lexes it: it may have changed settings or the database. */
+  unsafeText?: boolean;
   /** COM_STMT_PREPARE: the text, registered when the server accepts it. */
   prepareSql?: string;
   prepareDb?: string | null;
@@ -30,7 +32,7 @@ export interface Request {
 }
 
 /** Statements that read what the previous statement left on the connection. */
-export const READS_CONNECTION_STATE = /ROW_COUNT|FOUND_ROWS|WARNINGS|ERRORS|warning_count|error_count|DIAGNOSTICS/i;
+export const READS_CONNECTION_STATE = /ROW_COUNT|FOUND_ROWS|WARNINGS|ERRORS|warning_count|error_count|DIAGNOSTICS|OPTIMIZER_TRACE|PROFILE/i;
 
 /** The text of a statement prepared in a command too large to read: unknown. */
 export const UNREAD = '\0unread';

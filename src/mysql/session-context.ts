@@ -62,6 +62,12 @@ export class MysqlSessionContext {
     return this.looked === null ? null : (this.looked[MYSQL_KEYED_SETTINGS.indexOf('character_set_client')] ?? null);
   }
 
+  /** Whether sql_mode has ANSI_QUOTES ("…" is an identifier); null until read. */
+  get ansiQuotes(): boolean | null {
+    if (this.looked === null) return null;
+    return /(^|,)(ANSI_QUOTES|ANSI)(,|$)/.test(this.looked[MYSQL_KEYED_SETTINGS.indexOf('sql_mode')] ?? '');
+  }
+
   settingsLookedUp(values: string[]): void {
     this.looked = values;
     // DATABASE() follows the variables: the server's word wins over ours

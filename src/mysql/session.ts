@@ -73,6 +73,8 @@ export class MysqlSession {
   private readonly upstreamFramer: PacketFramer;
   private readonly caps: number;
   readonly mariadb: boolean;
+  /** The handshake's collation id: the character set until the settings are read. */
+  private readonly charset: number;
   readonly log: Logger;
   readonly debug: boolean;
   readonly statements = new PreparedStatements();
@@ -98,6 +100,7 @@ export class MysqlSession {
     this.upstreamFramer = auth.upstreamFramer;
     this.caps = auth.capabilities;
     this.mariadb = auth.mariadb;
+    this.charset = auth.charset;
     this.status = auth.status;
     this.qc = deps.queryCache;
     this.log = deps.log;
@@ -212,8 +215,8 @@ export class MysqlSession {
       case Command.StmtExecute:
         return this.queries.onExecute(payload, raw, retried);
       case Command.StmtPrepare: {
-        const sql = this.decodeText(payload, 1).text;
-        return this.forward(raw, { command, reader: this.reader('prepare'), fill: null, writes: null, analysis: null, prepareSql: sql, prepareDb: this.ctx.database });
+        const { text, unsafe } = this.decodeText(payload, 1);
+        return this.forward(raw, { command, reader: this.reader('prepare'), fill: null, writes: null, analysis: null, prepareSql: text, prepareDb: this.ctx.database, unsafeText: unsafe });
       }
       case Command.StmtClose:
         this.statements.close(PreparedStatements.idOf(payload));
@@ -320,15 +323,27 @@ export class MysqlSession {
     return (this.status & Status.NoBackslashEscapes) === 0;
   }
 
-  /** SQL text in the client's character set. Unknown or multi-byte sets other than UTF-8 are flagged unsafe. */
+  /**
+   * SQL text in the client's character set, flagged unsafe when the proxy may
+   * not lex it as the server does: a character set other than UTF-8, ASCII,
+   * latin1 or binary (in gbk, sjis, big5… a multibyte character may end in
+   * 0x5C, a backslash to our lexer), invalid UTF-8, or a double quote while
+   * ANSI_QUOTES is on (or sql_mode not read yet): then "…" is an identifier.
+   */
   decodeText(payload: Buffer, from: number): { text: string; unsafe: boolean } {
-    const cs = this.ctx.clientCharset;
-    if (cs === null || cs.startsWith('utf8') || cs === 'ascii') {
-      const text = payload.toString('utf8', from);
-      return { text, unsafe: text.includes('\uFFFD') };
+    const cs = this.ctx.clientCharset ?? charsetOfCollation(this.charset);
+    let text: string;
+    let unsafe: boolean;
+    if (cs === 'utf8' || cs.startsWith('utf8') || cs === 'ascii') {
+      text = payload.toString('utf8', from);
+      unsafe = text.includes('\uFFFD');
+    } else {
+      // latin1 and binary: one character per byte, so the text keys exactly.
+      text = payload.toString('latin1', from);
+      unsafe = !(cs === 'latin1' || cs === 'binary');
     }
-    // latin1 and binary: one character per byte, so the text keys exactly.
-    return { text: payload.toString('latin1', from), unsafe: !(cs === 'latin1' || cs === 'binary') };
+    if (!unsafe && this.ctx.ansiQuotes !== false && payload.includes(0x22, from)) unsafe = true;
+    return { text, unsafe };
   }
 
   // ---- look-ups --------------------------------------------------------------
@@ -545,4 +560,14 @@ export class MysqlSession {
     setTimeout(() => this.client.destroy(), 1000).unref();
     this.deps.onClose(this);
   }
+}
+
+/** The character set of a handshake collation id, as far as the proxy needs to know ('other' otherwise). */
+function charsetOfCollation(id: number): string {
+  if (id === 33 || id === 83 || (id >= 192 && id <= 215) || id === 76) return 'utf8mb3';
+  if (id === 45 || id === 46 || (id >= 224 && id <= 247) || id >= 255) return 'utf8mb4';
+  if (id === 11 || id === 65) return 'ascii';
+  if (id === 5 || id === 8 || id === 15 || id === 31 || id === 47 || id === 48 || id === 49 || id === 94) return 'latin1';
+  if (id === 63) return 'binary';
+  return 'other';
 }

@@ -7,6 +7,8 @@ import { MysqlProtocolError } from './protocol.js';
 
 export interface PreparedStatement {
   sql: string;
+  /** The text was not decoded exactly (client character set): never cached, may write anything. */
+  unsafe: boolean;
   /** The current database at COM_STMT_PREPARE: the server resolves the statement's tables there, whatever USE comes later. */
   database: string | null;
   paramCount: number;
@@ -31,8 +33,8 @@ export class PreparedStatements {
   private readonly byId = new Map<number, PreparedStatement>();
   private lastId = -1;
 
-  prepared(id: number, sql: string, paramCount: number, database: string | null = null): void {
-    this.byId.set(id, { sql, database, paramCount, types: null, longData: false });
+  prepared(id: number, sql: string, paramCount: number, database: string | null = null, unsafe = false): void {
+    this.byId.set(id, { sql, database, unsafe, paramCount, types: null, longData: false });
     this.lastId = id;
   }
 

@@ -118,10 +118,17 @@ describe('qualify', () => {
     expect(qualify(analysis(c), 'shop', false).classification.writesUnknown).toBe(false);
   });
 
-  it('leaves a plain read from text not decoded exactly as it is', () => {
+  it('treats even a plain read from text not lexed as the server does as writing unknown tables, never cached', () => {
+    // In gbk, `SELECT '縗'; UPDATE t …` looks like one read to our lexer.
     const c = readUsers();
-    const safe = qualify(analysis(c), 'shop', false).classification;
-    expect(qualify(analysis(c), 'shop', true).classification).toBe(safe);
+    const q = qualify(analysis(c), 'shop', true).classification;
+    expect(q).toMatchObject({ writesUnknown: true, cacheable: false, reason: 'encoding' });
+    expect(q.reads).toContain('shop.users');
+  });
+
+  it('treats a text that switches database (USE) between statements as writing unknown tables', () => {
+    const c = frozen(cls({ kind: 'write', statementCount: 2, writes: ['t'], sessionEffects: [{ type: 'use', database: 'db1' }, { type: 'none' }] }));
+    expect(qualify(analysis(c), 'shop', false).classification.writesUnknown).toBe(true);
   });
 
   it('treats a non-read without writes from text not decoded exactly as writing unknown tables', () => {
