@@ -36,7 +36,17 @@ export interface CacheConfig {
   /** 0 = cache until invalidated. */
   defaultTtlMs: number;
   inTransactions: boolean;
-  redis: { url: string; keyPrefix: string };
+  redis: RedisConfig;
+}
+
+export interface RedisConfig {
+  /** Standalone server: redis:// or rediss:// (TLS), user:password@ allowed. */
+  url: string;
+  /** Redis Cluster seed nodes; when set, `url` is not used (its TLS and credentials are). */
+  nodes: HostPort[] | null;
+  keyPrefix: string;
+  /** Longest wait for one store operation before it counts as failed (fail open). */
+  commandTimeoutMs: number;
 }
 
 export interface Config {
@@ -153,6 +163,8 @@ const redisSchema = mapping({
     typeof v === 'string' && /^rediss?:\/\/\S+$/i.test(v) && URL.canParse(v),
   ).prefault('redis://127.0.0.1:6379'),
   key_prefix: valid('a non-empty key prefix like "sqlcached"', isText).prefault('sqlcached'),
+  cluster_nodes: orDefault(null, z.array(unit(parseHostPort), { error: 'a list of addresses like ["10.0.0.1:7000"]' }).min(1, { error: 'at least one node' }).nullable()),
+  command_timeout: unit(parseDuration).prefault('250ms'),
 });
 
 const cacheSchema = mapping({
@@ -239,7 +251,12 @@ function toConfig(parsed: z.output<typeof fileSchema>, file: string | null): Con
       maxEntrySizeBytes: cache.max_entry_size,
       defaultTtlMs: cache.default_ttl,
       inTransactions: cache.in_transactions,
-      redis: { url: cache.redis.url, keyPrefix: cache.redis.key_prefix },
+      redis: {
+        url: cache.redis.url,
+        nodes: cache.redis.cluster_nodes,
+        keyPrefix: cache.redis.key_prefix,
+        commandTimeoutMs: cache.redis.command_timeout,
+      },
     },
     rules: parsed.rules.map((r, index) => ({
       index,

@@ -82,7 +82,7 @@ export function testConfig(overrides: ProxyOverrides = {}): Config {
     maxEntrySizeBytes: overrides.maxEntrySizeBytes ?? 1024 * 1024,
     defaultTtlMs: overrides.defaultTtlMs ?? 60_000,
     inTransactions: overrides.inTransactions ?? false,
-    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'sqlcached-test' },
+    redis: { url: 'redis://127.0.0.1:6379', nodes: null, keyPrefix: 'sqlcached-test', commandTimeoutMs: 250 },
   };
   const rules: RuleConfig[] = (overrides.rules ?? []).map((rule, index) => ({
     index,

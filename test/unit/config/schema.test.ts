@@ -131,7 +131,7 @@ describe('configFromObject accepts and converts', () => {
         maxEntrySizeBytes: 1024 * 1024,
         defaultTtlMs: 0,
         inTransactions: false,
-        redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'app1' },
+        redis: { url: 'redis://127.0.0.1:6379', nodes: null, keyPrefix: 'app1', commandTimeoutMs: 250 },
       },
       rules: [
         { index: 0, tables: ['sessions'], fingerprint: null, cache: false, ttlMs: null },

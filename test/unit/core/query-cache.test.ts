@@ -22,7 +22,7 @@ function config(over: Partial<Config['cache']> = {}, rules: Config['rules'] = []
       maxEntrySizeBytes: 1024,
       defaultTtlMs: 60_000,
       inTransactions: false,
-      redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'sqlcached' },
+      redis: { url: 'redis://127.0.0.1:6379', nodes: null, keyPrefix: 'sqlcached', commandTimeoutMs: 250 },
       ...over,
     },
     rules,
