@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { startAdmin, type RunningAdmin } from './admin/http-server.js';
 import { MemoryStore } from './cache/memory-store.js';
+import { RedisStore } from './cache/redis-store.js';
 import type { Store } from './cache/store.js';
 import type { Config } from './config/schema.js';
 import { QueryCache } from './core/query-cache.js';
@@ -26,10 +27,8 @@ export class ServerError extends Error {
   readonly code = 'SQLCACHED_ERR_LISTEN';
 }
 
-function createStore(config: Config): Store {
-  if (config.cache.store !== 'memory') {
-    throw new ServerError(`cache.store: "${config.cache.store}" is not available yet; use "memory"`);
-  }
+function createStore(config: Config, log: Logger): Store {
+  if (config.cache.store === 'redis') return new RedisStore({ config: config.cache.redis, log: log.child({ component: 'redis' }) });
   return new MemoryStore({ maxMemoryBytes: config.cache.maxMemoryBytes });
 }
 
@@ -37,8 +36,14 @@ function createStore(config: Config): Store {
 export async function startServer(config: Config, opts: { log?: Logger; store?: Store } = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger(config.log.level, config.log.pretty);
   const classifier = await Classifier.load();
-  const store = opts.store ?? createStore(config);
-  const queryCache = new QueryCache({ config, store, classifier, log: log.child({ component: 'cache' }) });
+  const store = opts.store ?? createStore(config, log);
+  const queryCache = new QueryCache({
+    config,
+    store,
+    classifier,
+    log: log.child({ component: 'cache' }),
+    ...(config.cache.store === 'redis' ? { storeTimeoutMs: config.cache.redis.commandTimeoutMs } : {}),
+  });
   const listeners: { name: string; protocol: string; host: string; port: number; connections(): number; close(): Promise<void> }[] = [];
   let admin: RunningAdmin | null = null;
   try {

@@ -64,7 +64,7 @@ export class FailOpenStore implements Store {
     return this.guard('snapshot', () => this.inner.snapshot(database, tables), () => unmatchable(database, tables));
   }
 
-  get(key: string): MaybePromise<CacheEntry | undefined> {
+  get(key: string, database: string): MaybePromise<CacheEntry | undefined> {
     if (this.unsure) {
       if (this.now() - this.lastRecovery >= this.retryMs) void this.recover();
       return undefined;
@@ -72,7 +72,7 @@ export class FailOpenStore implements Store {
     // Hot path: written out instead of guard() so a sync hit allocates no closure.
     let r: MaybePromise<CacheEntry | undefined>;
     try {
-      r = this.inner.get(key);
+      r = this.inner.get(key, database);
     } catch (err) {
       this.report(err, 'get');
       return undefined;
@@ -113,6 +113,13 @@ export class FailOpenStore implements Store {
       this.report(err, 'usage');
       return { entries: 0, bytes: 0, evictions: 0 };
     }
+  }
+
+  /** The shared store's databases; [] when it has none to tell or fails. */
+  async databases(): Promise<string[]> {
+    if (this.inner.databases === undefined) return [];
+    const inner = this.inner;
+    return this.guard('usage', () => inner.databases!(), () => []);
   }
 
   async close(): Promise<void> {

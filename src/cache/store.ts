@@ -47,8 +47,10 @@ export interface Store {
    * The entry for `key`, only if its snapshot still equals the current
    * versions (anything else is stale and may be dropped). TTL is not checked
    * here: the caller decides freshness against the rule in force now.
+   * `database` is the one whose table versions the entry was read under
+   * (a shared store keeps an entry beside those versions).
    */
-  get(key: string): MaybePromise<CacheEntry | undefined>;
+  get(key: string, database: string): MaybePromise<CacheEntry | undefined>;
   /**
    * Store `entry` only if the versions in `entry.snapshot` are still current
    * (closes the race where a slow read stores a pre-write result after the
@@ -63,5 +65,7 @@ export interface Store {
   /** Everything is stale. */
   bumpAll(): MaybePromise<void>;
   usage(): StoreUsage;
+  /** A shared store: every database any instance has seen (for invalidation by table name). */
+  databases?(): Promise<string[]>;
   close(): Promise<void>;
 }

@@ -113,7 +113,7 @@ export class QueryCache {
   // Hot path: synchronous for the memory store. The caller counts hit/miss
   // (stats.hit/miss) with its own timing.
   lookup(d: CacheDecision, key: string): MaybePromise<CacheEntry | undefined> {
-    const r = this.store.get(key);
+    const r = this.store.get(key, d.database);
     if (r instanceof Promise) return r.then((e) => this.fresh(d, key, e));
     return this.fresh(d, key, r);
   }
@@ -197,7 +197,8 @@ export class QueryCache {
       await this.store.bumpAll();
       return { invalidated: ['*'] };
     }
-    const dbs = database === undefined ? [...this.databases] : [database];
+    // Databases this instance saw, and (shared store) those any instance saw.
+    const dbs = database === undefined ? [...new Set([...this.databases, ...(await this.store.databases())])] : [database];
     const invalidated: string[] = [];
     for (const db of dbs) {
       for (const t of names) {

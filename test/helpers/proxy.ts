@@ -9,6 +9,7 @@ import type { CacheConfig, Config, RuleConfig } from '../../src/config/schema.js
 import { startServer, type RunningServer } from '../../src/server.js';
 import { PG_DATABASE, PG_HOST, PG_PORT, PG_USER, pgUrl } from './db.js';
 import { MY_DATABASE, MY_HOST, MY_PORT, MY_USER } from './mysql.js';
+import { deleteRedisKeys, REDIS_URL } from './redis.js';
 
 export type { RunningServer };
 
@@ -52,6 +53,21 @@ export interface ProxyOverrides {
   upstreamPort?: number;
   /** A store of the test's own in place of the memory store (the async seam). */
   store?: Store;
+  /**
+   * `cache.store: redis` with these settings (url defaults to the local Redis
+   * at 6379, commandTimeoutMs to 250). keyPrefix is required: give every test
+   * its own (uniqueName) so files running in parallel never share keys; the
+   * proxy's stop() deletes the keys containing it (pass the same prefix to
+   * two proxies to make them share one cache).
+   */
+  redis?: RedisOverrides;
+}
+
+export interface RedisOverrides {
+  url?: string;
+  nodes?: { host: string; port: number }[];
+  keyPrefix: string;
+  commandTimeoutMs?: number;
 }
 
 export interface TestProxy {
@@ -84,6 +100,11 @@ export function testConfig(overrides: ProxyOverrides = {}): Config {
     inTransactions: overrides.inTransactions ?? false,
     redis: { url: 'redis://127.0.0.1:6379', nodes: null, keyPrefix: 'sqlcached-test', commandTimeoutMs: 250 },
   };
+  if (overrides.redis !== undefined) {
+    const r = overrides.redis;
+    cache.store = 'redis';
+    cache.redis = { ...cache.redis, url: r.url ?? REDIS_URL, nodes: r.nodes ?? null, keyPrefix: r.keyPrefix, commandTimeoutMs: r.commandTimeoutMs ?? 250 };
+  }
   const rules: RuleConfig[] = (overrides.rules ?? []).map((rule, index) => ({
     index,
     tables: rule.tables ?? null,
@@ -177,7 +198,12 @@ async function startWith(
     stop: async () => {
       if (stopped) return;
       stopped = true;
-      await server.stop();
+      try {
+        await server.stop();
+      } finally {
+        // The test's keys go with it (best effort: a Redis a test stopped deletes nothing).
+        if (config.cache.store === 'redis') await deleteRedisKeys(config.cache.redis, config.cache.redis.keyPrefix);
+      }
     },
   };
 }

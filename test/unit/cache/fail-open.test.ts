@@ -66,7 +66,7 @@ describe('FailOpenStore', () => {
     const { store, errors } = setup();
     const snap = store.snapshot('app', ['t']) as VersionSnapshot;
     expect(store.put(entry('k', snap), 0)).toBe(true);
-    expect(store.get('k')).toMatchObject({ key: 'k' });
+    expect(store.get('k', 'db')).toMatchObject({ key: 'k' });
     expect(errors).toEqual([]);
     expect(store.kind).toBe('redis');
   });
@@ -76,7 +76,7 @@ describe('FailOpenStore', () => {
       const { faulty, store, errors } = setup();
       faulty.failing.add('get');
       faulty.mode = mode;
-      expect(await store.get('k')).toBeUndefined();
+      expect(await store.get('k', 'db')).toBeUndefined();
       expect(errors).toEqual([[boom, 'get']]);
     });
 
@@ -109,14 +109,14 @@ describe('FailOpenStore', () => {
       expect(store.isUnsure).toBe(true);
       // The inner store still holds a "current" pre-write entry: it must not be served.
       expect(faulty.inner.get('k')).toBeDefined();
-      expect(store.get('k')).toBeUndefined();
+      expect(store.get('k', 'db')).toBeUndefined();
       expect(store.put(entry('k2', store.snapshot('app', ['users']) as VersionSnapshot), 0)).toBe(false);
       // The next bump is escalated to bumpAll; it lands, and the old entry is stale for good.
       faulty.mode = 'ok';
       await store.bump('app', ['other']);
       expect(faulty.calls.at(-1)).toBe('bumpAll');
       expect(store.isUnsure).toBe(false);
-      expect(store.get('k')).toBeUndefined();
+      expect(store.get('k', 'db')).toBeUndefined();
     });
   }
 
@@ -128,13 +128,13 @@ describe('FailOpenStore', () => {
     faulty.mode = 'throw';
     store.bumpDatabase('app');
     faulty.calls = [];
-    store.get('a');
-    store.get('b');
+    store.get('a', 'db');
+    store.get('b', 'db');
     expect(faulty.calls).toEqual(['bumpAll']);
     expect(store.isUnsure).toBe(true);
     now = 1000;
     faulty.mode = 'ok';
-    expect(store.get('c')).toBeUndefined();
+    expect(store.get('c', 'db')).toBeUndefined();
     expect(faulty.calls).toEqual(['bumpAll', 'bumpAll']);
     expect(store.isUnsure).toBe(false);
   });
@@ -147,14 +147,14 @@ describe('FailOpenStore', () => {
     expect(store.isUnsure).toBe(true);
     await store.bump('app', ['t']);
     expect(store.isUnsure).toBe(true);
-    expect(store.get('k')).toBeUndefined();
+    expect(store.get('k', 'db')).toBeUndefined();
   });
 
   it('an async answer slower than timeoutMs is a miss with a StoreTimeoutError', async () => {
     const { faulty, store, errors } = setup({ timeoutMs: 5 });
     faulty.failing.add('get');
     faulty.mode = 'hang';
-    expect(await store.get('k')).toBeUndefined();
+    expect(await store.get('k', 'db')).toBeUndefined();
     expect(errors[0]?.[0]).toBeInstanceOf(StoreTimeoutError);
   });
 
@@ -184,6 +184,6 @@ describe('FailOpenStore', () => {
     });
     faulty.failing.add('get');
     faulty.mode = 'throw';
-    expect(store.get('k')).toBeUndefined();
+    expect(store.get('k', 'db')).toBeUndefined();
   });
 });
