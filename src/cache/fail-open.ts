@@ -8,6 +8,10 @@
 // bumpAll succeeds (it invalidates whatever the lost bump should have). The
 // recovering bumpAll is tried on the next bump (any bump is escalated to
 // bumpAll) and, at most once per `retryMs`, on a get.
+//
+// Any failure also opens a circuit for `retryMs`: meanwhile the store is not
+// asked at all (gets miss, puts are refused, bumps count as lost), so a
+// client waits for one timeout at most, not one per store call.
 
 import type { CacheEntry, Store, StoreUsage, VersionSnapshot } from './store.js';
 import type { MaybePromise } from '../core/types.js';
@@ -44,6 +48,8 @@ export class FailOpenStore implements Store {
   private failures = 0;
   private unsure = false;
   private lastRecovery = -Infinity;
+  /** Until then the store is not asked (see the circuit above). */
+  private openUntil = -Infinity;
 
   constructor(
     private readonly inner: Store,
@@ -61,6 +67,7 @@ export class FailOpenStore implements Store {
   }
 
   snapshot(database: string, tables: readonly string[]): MaybePromise<VersionSnapshot> {
+    if (this.isOpen()) return unmatchable(database, tables);
     return this.guard('snapshot', () => this.inner.snapshot(database, tables), () => unmatchable(database, tables));
   }
 
@@ -69,6 +76,7 @@ export class FailOpenStore implements Store {
       if (this.now() - this.lastRecovery >= this.retryMs) void this.recover();
       return undefined;
     }
+    if (this.isOpen()) return undefined;
     // Hot path: written out instead of guard() so a sync hit allocates no closure.
     let r: MaybePromise<CacheEntry | undefined>;
     try {
@@ -88,7 +96,7 @@ export class FailOpenStore implements Store {
   }
 
   put(entry: CacheEntry, maxAgeMs: number): MaybePromise<boolean> {
-    if (this.unsure) return false;
+    if (this.unsure || this.isOpen()) return false;
     return this.guard('put', () => this.inner.put(entry, maxAgeMs), () => false);
   }
 
@@ -141,6 +149,12 @@ export class FailOpenStore implements Store {
       this.unsure = true;
       this.report(err, op);
     };
+    if (op !== 'bumpAll' && this.isOpen()) {
+      // Not even tried: lost like a failed one, made good by the recovering bumpAll.
+      this.failures++;
+      this.unsure = true;
+      return;
+    }
     let r: MaybePromise<void>;
     try {
       r = call();
@@ -192,7 +206,12 @@ export class FailOpenStore implements Store {
     });
   }
 
+  private isOpen(): boolean {
+    return this.openUntil > this.now();
+  }
+
   private report(err: unknown, op: StoreOp): void {
+    this.openUntil = this.now() + this.retryMs;
     try {
       this.opts.onError(err, op);
     } catch {

@@ -20,6 +20,11 @@
 // Entries carry a Redis TTL (the rule's, or a day for "until invalidated")
 // so Redis never keeps what no TTL could serve.
 //
+// After any loss of the connection, the first thing an instance does when
+// Redis answers again is bump the global epoch, and it serves nothing until
+// that bump succeeded: a write acknowledged while Redis was unreachable lost
+// its bump, so every entry from before must go.
+//
 // Hand-written here: ioredis is the client; nothing in the field maps a
 // version-guarded result cache onto Redis.
 
@@ -82,6 +87,11 @@ export class RedisStore implements Store {
   private usageCache: StoreUsage = { entries: 0, bytes: 0, evictions: 0 };
   private usageAt = 0;
   private refreshing = false;
+  private connectedOnce = false;
+  /** The connection was lost since the last global-epoch bump: serve nothing until it is made. */
+  private needsEpochBump = false;
+  private epochRetry: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(opts: RedisStoreOptions) {
     const cfg = opts.config;
@@ -118,10 +128,17 @@ export class RedisStore implements Store {
           );
     let lastErrorLog = 0;
     client.on('error', (err: Error) => {
+      this.connectionLost();
       // ioredis reports every failed reconnect: log one line a second at most.
       if (Date.now() - lastErrorLog < 1000) return;
       lastErrorLog = Date.now();
       opts.log.warn({ err: err.message }, 'redis connection error');
+    });
+    client.on('close', () => this.connectionLost());
+    client.on('node error', () => this.connectionLost());
+    client.on('ready', () => {
+      this.connectedOnce = true;
+      if (this.needsEpochBump) this.bumpEpochAfterOutage();
     });
     client.defineCommand('sqlSnapshot', { numberOfKeys: 1, lua: SNAPSHOT });
     client.defineCommand('sqlGet', { numberOfKeys: 2, lua: GET });
@@ -147,6 +164,7 @@ export class RedisStore implements Store {
   }
 
   async get(key: string, database: string): Promise<CacheEntry | undefined> {
+    if (this.needsEpochBump) return undefined;
     const [global, found] = await Promise.all([this.client.get(this.globalKey), this.client.sqlGetBuffer(this.entryKey(database, key), this.versionsKey(database))]);
     if (found === null || found === undefined || global === null) return undefined;
     const entry = decodeEntry(found[0]);
@@ -184,18 +202,47 @@ export class RedisStore implements Store {
     return this.client.smembers(this.databasesKey);
   }
 
-  /** Shared figures from Redis (refreshed in the background every 2 s): keys, memory, evictions. */
+  /** Shared figures from Redis (refreshed in the background every 2 s): entries under this
+   * prefix (a SCAN), memory used and keys evicted (Redis-wide). */
   usage(): StoreUsage {
     if (Date.now() - this.usageAt > USAGE_REFRESH_MS && !this.refreshing) void this.refreshUsage();
     return this.usageCache;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.epochRetry !== null) clearTimeout(this.epochRetry);
     try {
       await this.client.quit();
     } catch {
       this.client.disconnect();
     }
+  }
+
+  private connectionLost(): void {
+    if (!this.connectedOnce || this.closed) return;
+    this.needsEpochBump = true;
+    this.bumpEpochAfterOutage();
+  }
+
+  /** Retries (every 250 ms) until the global epoch is bumped; then entries may be served again. */
+  private bumpEpochAfterOutage(): void {
+    if (this.epochRetry !== null || this.closed) return;
+    const attempt = (): void => {
+      this.epochRetry = null;
+      if (this.closed || !this.needsEpochBump) return;
+      this.client.sqlBumpGlobal(this.globalKey, String(freshEpoch())).then(
+        () => {
+          this.needsEpochBump = false;
+        },
+        () => {
+          this.epochRetry ??= setTimeout(attempt, 250);
+          this.epochRetry.unref();
+        },
+      );
+    };
+    this.epochRetry = setTimeout(attempt, 0);
+    this.epochRetry.unref();
   }
 
   private async refreshUsage(): Promise<void> {
@@ -206,7 +253,7 @@ export class RedisStore implements Store {
       let bytes = 0;
       let evictions = 0;
       for (const n of nodes) {
-        const [size, memory, stats] = await Promise.all([n.dbsize(), n.info('memory'), n.info('stats')]);
+        const [size, memory, stats] = await Promise.all([this.countEntries(n), n.info('memory'), n.info('stats')]);
         entries += size;
         bytes += infoNumber(memory, 'used_memory');
         evictions += infoNumber(stats, 'evicted_keys');
@@ -218,6 +265,18 @@ export class RedisStore implements Store {
     } finally {
       this.refreshing = false;
     }
+  }
+
+  /** Entries under this key prefix on one node (a background SCAN, for /stats). */
+  private async countEntries(n: Redis): Promise<number> {
+    let cursor = '0';
+    let count = 0;
+    do {
+      const [next, keys] = await n.scan(cursor, 'MATCH', `${this.prefix}:e:*`, 'COUNT', 1000);
+      cursor = next;
+      count += keys.length;
+    } while (cursor !== '0');
+    return count;
   }
 
   private noteDatabase(database: string): void {

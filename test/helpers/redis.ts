@@ -12,7 +12,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
@@ -107,12 +107,24 @@ function parseReply(buf: Buffer, pos: number): { value: Reply; end: number } | u
   }
 }
 
+/** Credentials for a probe: AUTH [user] password is sent before the command. */
+export interface RedisAuth {
+  user?: string;
+  password: string;
+}
+
+function encode(args: (string | number)[]): string {
+  const parts = args.map(String);
+  return `*${parts.length}\r\n${parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join('')}`;
+}
+
 /**
  * One command on a fresh connection to 127.0.0.1:port; resolves to the reply
  * (an error reply resolves to a RedisReplyError). Rejects on a connection
- * error or after `timeoutMs`: a probe, not a client.
+ * error or after `timeoutMs`: a probe, not a client. With `auth`, AUTH goes
+ * first (its error reply, if any, is the answer).
  */
-export function redisCommand(port: number, args: (string | number)[], timeoutMs = 1_000): Promise<Reply> {
+export function redisCommand(port: number, args: (string | number)[], timeoutMs = 1_000, auth?: RedisAuth): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const sock = connect({ host: REDIS_HOST, port });
     let buf = Buffer.alloc(0);
@@ -127,23 +139,27 @@ export function redisCommand(port: number, args: (string | number)[], timeoutMs 
     sock.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
       try {
-        const r = parseReply(buf, 0);
-        if (r !== undefined) done(null, r.value);
+        const first = parseReply(buf, 0);
+        if (first === undefined) return;
+        if (auth === undefined) return done(null, first.value);
+        if (first.value instanceof RedisReplyError) return done(null, first.value);
+        const second = parseReply(buf, first.end);
+        if (second !== undefined) done(null, second.value);
       } catch (err) {
         done(err as Error);
       }
     });
     sock.once('connect', () => {
-      const parts = args.map(String);
-      sock.write(`*${parts.length}\r\n${parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join('')}`);
+      const authArgs = auth === undefined ? '' : encode(auth.user === undefined ? ['AUTH', auth.password] : ['AUTH', auth.user, auth.password]);
+      sock.write(authArgs + encode(args));
     });
   });
 }
 
 /** PING answered PONG (false on anything else, including LOADING). */
-export async function pings(port: number, timeoutMs = 500): Promise<boolean> {
+export async function pings(port: number, timeoutMs = 500, auth?: RedisAuth): Promise<boolean> {
   try {
-    return (await redisCommand(port, ['PING'], timeoutMs)) === 'PONG';
+    return (await redisCommand(port, ['PING'], timeoutMs, auth)) === 'PONG';
   } catch {
     return false;
   }
@@ -246,7 +262,7 @@ function stopDog(s: Spawned): void {
 }
 
 /** Start it and wait for PING; on failure, kill it and report what it printed. */
-async function startAndWait(args: string[], cwd: string, port: number, dir: string | null, timeoutMs = 10_000): Promise<Spawned> {
+async function startAndWait(args: string[], cwd: string, port: number, dir: string | null, timeoutMs = 10_000, auth?: RedisAuth): Promise<Spawned> {
   const s = spawnRedis(args, cwd, dir);
   let exitedEarly = false;
   void s.exited.then(() => {
@@ -255,7 +271,7 @@ async function startAndWait(args: string[], cwd: string, port: number, dir: stri
   try {
     await waitUntil(`redis-server on port ${port} to answer PING`, async () => {
       if (exitedEarly) throw new Error(`redis-server on port ${port} exited at start:\n${s.output()}`);
-      return pings(port);
+      return pings(port, 500, auth);
     }, timeoutMs);
   } catch (err) {
     s.child.kill('SIGKILL');
@@ -271,8 +287,10 @@ async function startAndWait(args: string[], cwd: string, port: number, dir: stri
 export interface RedisServerOptions {
   /** Keep the data over kill()/restart() (append-only file, fsync always): a Redis whose entries survive the outage. Default false. */
   persist?: boolean;
-  /** Extra redis-server arguments. */
+  /** Extra redis-server arguments (e.g. --requirepass, --user …). */
   args?: string[];
+  /** The credentials the helper's own probes (start-up PING, command()) use when `args` demand them. */
+  auth?: RedisAuth;
 }
 
 export interface RedisServer {
@@ -315,7 +333,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
   for (let attempt = 0; attempt < 5 && current === null; attempt += 1) {
     port = await osFreePort();
     try {
-      current = await startAndWait(argsFor(port), dir, port, dir);
+      current = await startAndWait(argsFor(port), dir, port, dir, 10_000, opts.auth);
     } catch (err) {
       lastErr = err; // the port was taken between the check and the bind: try another
     }
@@ -358,7 +376,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
       if (stopped) throw new Error('restart() after stop()');
       await killCurrent();
       // The port was ours a moment ago; a socket in TIME_WAIT does not stop redis (SO_REUSEADDR).
-      current = await startAndWait(argsFor(port), dir, port, dir);
+      current = await startAndWait(argsFor(port), dir, port, dir, 10_000, opts.auth);
     },
     pause: () => {
       current?.child.kill('SIGSTOP');
@@ -366,7 +384,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     resume: () => {
       current?.child.kill('SIGCONT');
     },
-    command: (...args) => redisCommand(port, args),
+    command: (...args) => redisCommand(port, args, 1_000, opts.auth),
   };
 }
 
@@ -588,4 +606,96 @@ export async function keysPerNode(nodes: { host: string; port: number }[], keyPr
     }
   }
   return out;
+}
+
+// ------------------------------------------------------------- network cut
+
+export interface RedisLink {
+  /** Where to point a proxy instead of the server: redis://127.0.0.1:<port>. */
+  port: number;
+  url: string;
+  /** Drop every connection and refuse new ones (Redis keeps running and keeps its data: a network outage). */
+  cut(): void;
+  /** Accept and forward again. */
+  restore(): void;
+  isCut(): boolean;
+  /** Hold what the proxy sends to Redis for `ms` before forwarding it (0: none); order is kept. The connection stays up. */
+  setDelay(ms: number): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * An in-process TCP forwarder to 127.0.0.1:targetPort that the test can cut:
+ * one instance can lose Redis while another still reaches it (a partition),
+ * or all can lose it while Redis keeps its data.
+ */
+export async function startRedisLink(targetPort: number): Promise<RedisLink> {
+  const pairs = new Set<{ a: Socket; b: Socket }>();
+  let down = false;
+  let delayMs = 0;
+  const server = createServer((client) => {
+    client.on('error', () => {});
+    if (down) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect({ host: REDIS_HOST, port: targetPort });
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    const pair = { a: client, b: upstream };
+    pairs.add(pair);
+    const drop = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', drop);
+    upstream.on('close', drop);
+    // client → Redis through a queue, so a delay can hold commands without reordering them.
+    let chain: Promise<void> = Promise.resolve();
+    let lastRelease = 0;
+    client.on('data', (chunk: Buffer) => {
+      const release = Math.max(performance.now() + delayMs, lastRelease);
+      lastRelease = release;
+      chain = chain.then(async () => {
+        const wait = release - performance.now();
+        if (wait > 0) await sleep(wait);
+        if (!upstream.destroyed) upstream.write(chunk);
+      });
+    });
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: REDIS_HOST, port: 0 }, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  const dropAll = (): void => {
+    for (const p of [...pairs]) {
+      pairs.delete(p);
+      p.a.destroy();
+      p.b.destroy();
+    }
+  };
+  return {
+    port,
+    url: `redis://${REDIS_HOST}:${port}`,
+    cut: () => {
+      down = true;
+      dropAll();
+    },
+    restore: () => {
+      down = false;
+    },
+    isCut: () => down,
+    setDelay: (ms) => {
+      delayMs = ms;
+    },
+    stop: async () => {
+      down = true;
+      dropAll();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
