@@ -5,6 +5,7 @@
 import type { Analysis, Classification, Decision } from '../core/types.js';
 import type { Frame } from './messages.js';
 import type { BatchItem } from './pipeline.js';
+import type { VersionSnapshot } from '../cache/store.js';
 
 export interface Statement {
   name: string;
@@ -50,6 +51,9 @@ export interface Batch {
   portals: Map<string, Portal>;
   /** Decisions already taken in this batch, per statement. */
   decisions: Map<Statement, Decision>;
+  /** Versions an asynchronous store (Redis) gave before the batch went
+   * upstream, per cache decision: the fill plans read them. */
+  snapshots: Map<Decision, VersionSnapshot>;
   /** Names this batch's forwarded Parse/Close will change once the server
    * confirms them (null: closed). Later messages of the batch see them. */
   pending: Map<string, Statement | null>;
@@ -68,6 +72,7 @@ export function newBatch(): Batch {
     describePortal: false,
     portals: new Map(),
     decisions: new Map(),
+    snapshots: new Map(),
     pending: new Map(),
     pendingUpstream: new Map(),
   };

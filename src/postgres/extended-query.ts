@@ -316,18 +316,29 @@ export class ExtendedQuery {
       keys.statement === null ? undefined : this.s.qc.lookup(d, keys.statement),
       keys.portal === null ? undefined : this.s.qc.lookup(d, keys.portal),
     ];
-    const answer = (entries: Array<CacheEntry | undefined>): Step => {
+    const answer = (entries: Array<CacheEntry | undefined>): Step | Promise<Step> => {
       const [rows, described, portalDescribed] = entries;
       const hit = rows !== undefined && (keys.statement === null || described !== undefined) && (keys.portal === null || portalDescribed !== undefined);
-      if (hit) this.serveHit(b, d, rows, described, portalDescribed, started);
-      else {
-        this.forwardAll(b, sync); // its Execute's fill plan counts the miss
+      if (hit) {
+        this.serveHit(b, d, rows, described, portalDescribed, started);
+        return 'done';
       }
+      // An asynchronous store gives its versions later: take them before the
+      // batch goes upstream, so the fill plans can store what comes back.
+      const snapshot = this.s.qc.snapshot(d);
+      if (snapshot instanceof Promise) {
+        return snapshot.then((v): Step => {
+          b.snapshots.set(d, v);
+          this.forwardAll(b, sync);
+          return 'done';
+        });
+      }
+      this.forwardAll(b, sync); // its Execute's fill plan counts the miss
       return 'done';
     };
     if (found.some((x) => x instanceof Promise)) return Promise.all(found).then(answer);
-    answer(found as Array<CacheEntry | undefined>);
-    return undefined;
+    const step = answer(found as Array<CacheEntry | undefined>);
+    return step instanceof Promise ? step : undefined;
   }
 
   private serveHit(
@@ -508,9 +519,10 @@ export class ExtendedQuery {
   private fillPlan(b: Batch, st: Statement, mode: 'E' | 'DS' | 'DP', params: string): FillPlan | null {
     const d = this.decideOnce(b, st);
     if (d.action !== 'cache') return null;
-    const snapshot = this.s.qc.snapshot(d);
-    // An asynchronous store's snapshot would arrive after the request left:
-    // too late to guard against a concurrent write, so nothing is stored.
+    // An asynchronous store's snapshot taken now would arrive after the
+    // request left, too late to guard against a concurrent write: only one
+    // taken before the batch was forwarded (onHeldSync) will do.
+    const snapshot = b.snapshots.get(d) ?? this.s.qc.snapshot(d);
     if (snapshot instanceof Promise) return null;
     const key = this.keyFor(st, mode, params);
     if (mode === 'E') {
