@@ -9,9 +9,13 @@
 // recovering bumpAll is tried on the next bump (any bump is escalated to
 // bumpAll) and, at most once per `retryMs`, on a get.
 //
-// Any failure also opens a circuit for `retryMs`: meanwhile the store is not
-// asked at all (gets miss, puts are refused, bumps count as lost), so a
-// client waits for one timeout at most, not one per store call.
+// Any failure also opens a circuit for `retryMs`: meanwhile reads do not ask
+// the store at all (gets miss, snapshots are unmatchable, puts are refused),
+// so a client waits for one timeout at most, not one per store call. Bumps
+// are always tried: a write's invalidation is never skipped on a guess. A
+// lost bump is made good by a bumpAll retried every `retryMs` until it
+// succeeds, whether or not the instance is busy: other instances sharing the
+// store may be serving what the lost bump should have invalidated.
 
 import type { CacheEntry, Store, StoreUsage, VersionSnapshot } from './store.js';
 import type { MaybePromise } from '../core/types.js';
@@ -48,8 +52,9 @@ export class FailOpenStore implements Store {
   private failures = 0;
   private unsure = false;
   private lastRecovery = -Infinity;
-  /** Until then the store is not asked (see the circuit above). */
+  /** Until then reads do not ask the store (see the circuit above). */
   private openUntil = -Infinity;
+  private closed = false;
 
   constructor(
     private readonly inner: Store,
@@ -131,6 +136,8 @@ export class FailOpenStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.recoveryTimer !== null) clearTimeout(this.recoveryTimer);
     await this.guard('close', () => this.inner.close(), () => undefined);
   }
 
@@ -148,13 +155,8 @@ export class FailOpenStore implements Store {
       this.failures++;
       this.unsure = true;
       this.report(err, op);
+      this.scheduleRecovery();
     };
-    if (op !== 'bumpAll' && this.isOpen()) {
-      // Not even tried: lost like a failed one, made good by the recovering bumpAll.
-      this.failures++;
-      this.unsure = true;
-      return;
-    }
     let r: MaybePromise<void>;
     try {
       r = call();
@@ -204,6 +206,24 @@ export class FailOpenStore implements Store {
         },
       );
     });
+  }
+
+  private recoveryTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Retries the recovering bumpAll every retryMs until the wrapper is sure again. */
+  private scheduleRecovery(): void {
+    if (this.recoveryTimer !== null || this.closed) return;
+    this.recoveryTimer = setTimeout(() => {
+      this.recoveryTimer = null;
+      if (!this.unsure || this.closed) return;
+      const r = this.recover();
+      const again = (): void => {
+        if (this.unsure) this.scheduleRecovery();
+      };
+      if (r instanceof Promise) r.then(again, again);
+      else again();
+    }, this.retryMs);
+    this.recoveryTimer.unref?.();
   }
 
   private isOpen(): boolean {

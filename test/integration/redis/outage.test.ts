@@ -75,7 +75,7 @@ describe.each<{ mode: Mode }>([{ mode: 'kill, restart empty' }, { mode: 'kill, r
         expect(bEnd.misses - bDown.misses, 'B kept answering (from the database)').toBeGreaterThan(10);
         expect(storeErrors(aEnd) - storeErrors(aDown), 'A counts store errors').toBeGreaterThan(0);
         expect(storeErrors(bEnd) - storeErrors(bDown), 'B counts store errors').toBeGreaterThan(0);
-        expect(Math.max(...writeMs), 'a write while Redis is away is not held up beyond the command timeout').toBeLessThan(COMMAND_TIMEOUT_MS + 150);
+        expect(Math.max(...writeMs), 'a write while Redis is away is not held up beyond the command timeout').toBeLessThan(COMMAND_TIMEOUT_MS + 200);
 
         // 4. Redis is back: hits resume by themselves on both instances.
         await up();

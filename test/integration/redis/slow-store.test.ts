@@ -6,17 +6,20 @@
 // operation it makes), no client sees an error, nothing stale is served, and
 // hits resume when Redis does. Plus the race a hang opens: A's bump is stuck
 // in Redis' socket when A acknowledges its write; B's lookups sent after
-// that acknowledgement must not be answered from the old versions.
+// that acknowledgement must not be answered from the old versions. And a
+// Redis slow for A alone for a moment (A's own link delayed past the command
+// timeout, then fast again; B never notices): a write A acknowledges just
+// after must reach B at once, even if A sends nothing more.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropTables, endDirect, waitFor } from '../../helpers/db.js';
+import { connectClient, dropTables, endDirect, waitFor } from '../../helpers/db.js';
 import { both, bothServing, setupPair, stopStarted, storeErrors, type Setup, type Started } from '../../helpers/outage-workload.js';
 import { redisCommand } from '../../helpers/redis.js';
 import { SEED, sleep } from '../../helpers/stress.js';
 
 const COMMAND_TIMEOUT_MS = 250;
 /** Scheduling slack over one command timeout (two test workers share two cores). */
-const SLACK_MS = 150;
+const SLACK_MS = 200;
 const started: Started = { tables: [], servers: [], proxies: [], links: [] };
 let ctx: Setup;
 
@@ -108,6 +111,42 @@ describe('Redis hangs (paused, not dead)', () => {
       await w.stop();
     }
     expect(w.lines(), `${w.findings.length} stale reads or client errors (seed ${SEED})`).toEqual([]);
+    await w.expectFinalState();
+  }, 30_000);
+
+  it("Redis slow for A alone for a moment (B unaffected): a write A acknowledges right after is never hidden from B, even if A stays idle afterwards", async () => {
+    const s = await setupPair(started, 'slowa', { links: true, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+    const { a, b, w } = s;
+    const linkA = s.linkA!;
+    const row = 1;
+    const ca = await connectClient(a.url());
+    await w.start(8, 'B', [row]);
+    try {
+      const b0 = await b.stats();
+      expect(await waitFor(async () => (await b.stats()).hits - b0.hits > 10, 5_000), `B serves row ${row} from the cache`).toBe(true);
+      const a0 = await a.stats();
+      // A's way to Redis gets slower than its command timeout for one lookup, then is fine again.
+      linkA.setDelay(COMMAND_TIMEOUT_MS + 200);
+      w.mark("A's link slowed");
+      expect((await ca.query<{ v: number }>(`SELECT v FROM ${w.t} WHERE id = $1`, [row])).rows[0]?.v, "A's read while its store is slow").toBe(w.acked[row]);
+      linkA.setDelay(0);
+      expect(storeErrors(await a.stats()) - storeErrors(a0), "A's lookup timed out (counted)").toBeGreaterThan(0);
+      await sleep(COMMAND_TIMEOUT_MS + 250); // what was held has reached Redis; A's link is as fast as B's
+      // Redis is reachable and fast for A now. A writes, gets its acknowledgement, and then sends nothing more.
+      // Simple protocol (psql, ORMs that inline literals): one statement, one bump before the acknowledgement.
+      const v = w.acked[row]! + 1;
+      const r = await ca.query(`UPDATE ${w.t} SET v = ${v} WHERE id = ${row}`);
+      expect(r.rowCount).toBe(1);
+      w.acked[row] = v;
+      w.mark("A's write was acknowledged");
+      await sleep(700);
+    } finally {
+      await w.stop();
+      await ca.end().catch(() => {});
+    }
+    const stale = w.findings.length;
+    console.info(`[slow for A] ${w.reads.length} reads on B, ${stale} findings`);
+    expect(w.lines(), `${stale} stale reads or client errors on B after A's acknowledged write (seed ${SEED})`).toEqual([]);
     await w.expectFinalState();
   }, 30_000);
 });
