@@ -85,13 +85,13 @@ export class RedisStore implements Store {
   private readonly databasesKey: string;
   private readonly knownDatabases = new Set<string>();
   private usageCache: StoreUsage = { entries: 0, bytes: 0, evictions: 0 };
-  private usageAt = 0;
   private refreshing = false;
   private connectedOnce = false;
   /** The connection was lost since the last global-epoch bump: serve nothing until it is made. */
   private needsEpochBump = false;
   private epochRetry: NodeJS.Timeout | null = null;
   private closed = false;
+  private readonly usageTimer: NodeJS.Timeout;
 
   constructor(opts: RedisStoreOptions) {
     const cfg = opts.config;
@@ -147,6 +147,10 @@ export class RedisStore implements Store {
     client.defineCommand('sqlBumpGlobal', { numberOfKeys: 1, lua: BUMP_GLOBAL });
     client.defineCommand('sqlInitGlobal', { numberOfKeys: 1, lua: INIT_GLOBAL });
     this.client = client as Client & Scripts;
+    this.usageTimer = setInterval(() => {
+      if (!this.refreshing) void this.refreshUsage();
+    }, USAGE_REFRESH_MS);
+    this.usageTimer.unref();
   }
 
   /** Resolves once connected (or rejects): for start-up logs and tests; the store works without it. */
@@ -205,12 +209,12 @@ export class RedisStore implements Store {
   /** Shared figures from Redis (refreshed in the background every 2 s): entries under this
    * prefix (a SCAN), memory used and keys evicted (Redis-wide). */
   usage(): StoreUsage {
-    if (Date.now() - this.usageAt > USAGE_REFRESH_MS && !this.refreshing) void this.refreshUsage();
     return this.usageCache;
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.usageTimer);
     if (this.epochRetry !== null) clearTimeout(this.epochRetry);
     try {
       await this.client.quit();
@@ -259,9 +263,8 @@ export class RedisStore implements Store {
         evictions += infoNumber(stats, 'evicted_keys');
       }
       this.usageCache = { entries, bytes, evictions };
-      this.usageAt = Date.now();
     } catch {
-      this.usageAt = Date.now(); // Redis away: keep the last figures, try again later
+      // Redis away: keep the last figures, try again at the next tick.
     } finally {
       this.refreshing = false;
     }
