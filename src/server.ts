@@ -9,6 +9,7 @@ import { MemoryStore } from './cache/memory-store.js';
 import { RedisStore } from './cache/redis-store.js';
 import type { Store } from './cache/store.js';
 import type { Config } from './config/schema.js';
+import { explainStatement } from './core/explain.js';
 import { QueryCache } from './core/query-cache.js';
 import { createLogger } from './log.js';
 import { startMysqlListener } from './mysql/listener.js';
@@ -61,6 +62,7 @@ export async function startServer(config: Config, opts: { log?: Logger; store?: 
           connections: Object.fromEntries(listeners.map((l) => [l.name, l.connections()])),
         }),
         invalidate: (req) => queryCache.invalidate(req),
+        explain: (sql, dialect) => explainStatement({ classifier, config: queryCache.currentConfig, sql, dialect }),
       },
       log.child({ component: 'admin' }),
     );

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { HostPort } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { dashboardRoute } from './dashboard-route.js';
+import { explainRoute } from './explain-route.js';
 import { healthRoute } from './health-route.js';
 import { invalidateRoute } from './invalidate-route.js';
 import { metricsRoute } from './metrics-route.js';
@@ -20,7 +21,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
 /** How long close() lets in-flight requests finish before cutting them. */
 const CLOSE_GRACE_MS = 2_000;
 
-const ROUTES: readonly Route[] = [dashboardRoute, healthRoute, statsRoute, metricsRoute, invalidateRoute];
+const ROUTES: readonly Route[] = [dashboardRoute, healthRoute, statsRoute, metricsRoute, invalidateRoute, explainRoute];
 
 export interface RunningAdmin {
   host: string;

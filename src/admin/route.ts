@@ -3,6 +3,7 @@
 // from request to response; http-server.ts does all the node:http work.
 
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Dialect } from '../core/types.js';
 
 /** What the admin views need from the running proxy (server.ts builds it). */
 export interface AdminDeps {
@@ -12,6 +13,8 @@ export interface AdminDeps {
   stats(): unknown;
   /** Drop cached results: one table (in one database, or in all), or everything. */
   invalidate(req: { database?: string; table?: string; all?: boolean }): Promise<{ invalidated: string[] }>;
+  /** What the proxy would do with a statement (GET /explain, same as `sqlcached explain`). */
+  explain?(sql: string, dialect: Dialect): unknown;
 }
 
 export interface AdminRequest {

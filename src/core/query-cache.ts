@@ -73,6 +73,11 @@ export class QueryCache {
     return hasClockWord(text);
   }
 
+  /** The config in force now (reload replaces it). */
+  get currentConfig(): Config {
+    return this.config;
+  }
+
   get inTransactions(): boolean {
     return this.config.cache.inTransactions;
   }
