@@ -4,6 +4,7 @@
 #   MariaDB    127.0.0.1:3306  root with an empty password over TCP, database `test`
 #                              (and, from mariadb-test-users.sh, sqlcached_db1/2 and the login users)
 #   Redis      127.0.0.1:6379  nothing kept on disk
+#   Chromium   /usr/bin/chromium, the headless browser the dashboard test drives
 # A port that answers is left alone; a server that is installed but down is
 # started; a server that is missing is installed from Debian's packages
 # (Debian 12) and configured the way the tests expect. Idempotent, and silent
@@ -27,6 +28,7 @@ port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 pg_installed() { command -v pg_ctlcluster >/dev/null && [[ -d /etc/postgresql ]] && [[ -n "$(ls /etc/postgresql)" ]]; }
 mariadb_installed() { [[ -x /usr/sbin/mariadbd ]]; }
 redis_installed() { command -v redis-server >/dev/null; }
+chromium_installed() { command -v chromium >/dev/null; }
 
 # --- install what is missing (one apt-get update for all) -------------------
 
@@ -35,6 +37,7 @@ install_missing() {
   pg_installed || packages+=(postgresql postgresql-contrib)
   mariadb_installed || packages+=(mariadb-server mariadb-client)
   redis_installed || packages+=(redis-server)
+  chromium_installed || packages+=(chromium)
   [[ ${#packages[@]} -eq 0 ]] && return 0
   need_root "install ${packages[*]}"
   say "installing ${packages[*]} (log: $APT_LOG)"
@@ -156,7 +159,8 @@ port_open 5432 && pg_up=1
 port_open 3306 && mariadb_up=1
 port_open 6379 && redis_up=1
 
-if ((!pg_up || !mariadb_up || !redis_up)); then
+# Chromium is no server: installed when missing, never started here.
+if ((!pg_up || !mariadb_up || !redis_up)) || ! chromium_installed; then
   install_missing
   # A fresh install may have started a server itself: look again before starting.
   ((pg_up)) || port_open 5432 || start_postgres

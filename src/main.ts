@@ -5,9 +5,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, changedSections, loadConfig } from './config/load.js';
+import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { createLogger, type Logger } from './log.js';
+import { explainCommand } from './explain-command.js';
+import { createLogger } from './log.js';
 import { startServer, type RunningServer } from './server.js';
 
 /** Exit statuses, as --help lists them. */
@@ -16,6 +17,7 @@ export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
 export const USAGE = `Usage: sqlcached [--config FILE] [--check] [--help] [--version]
+       sqlcached explain "<sql>" [--dialect postgres|mysql] [--config FILE] [--json]
 
 A query-cache proxy for PostgreSQL. Point an application's connection string
 at a listener: repeated SELECTs are answered from the cache, and a write
@@ -29,6 +31,11 @@ Options:
   -h, --help         print this help and exit.
   -v, --version      print the version and exit.
 
+Commands:
+  explain "<sql>"    print what the proxy would do with a statement: kind,
+                     tables, cacheable or why not, fingerprint, rule and TTL
+                     (same answer as GET /explain). See 'sqlcached explain --help'.
+
 Signals:
   SIGHUP             reload the config file without dropping connections; an
                      invalid file is logged and the running config kept.
@@ -36,13 +43,19 @@ Signals:
                      A second signal exits at once (status 1).
 
 Admin endpoints (admin.listen in the config, default 127.0.0.1:9090):
+  GET  /            the live dashboard (hit ratio, top queries, tables).
   GET  /health       200 {"status":"ok"} while serving, 503 otherwise.
   GET  /stats        hits, misses, bypasses, hit ratio, per table and per
-                     query shape (JSON).
-  POST /invalidate   {"table":"users"}, {"database":"app","table":"users"}
-                     or {"all":true}: drop cached results.
-  GET  /             an overview page linking the above.
-  GET  /metrics      Prometheus metrics (a later release; 501 until then).
+                     query shape, history (JSON).
+  GET  /metrics      Prometheus metrics, names prefixed sqlcached_.
+  POST /invalidate   {"table":"users"}, {"database":"app","table":"users"},
+                     {"pattern":"SELECT * FROM articles%"} or {"all":true}.
+  POST /reload       re-read the config file (as SIGHUP).
+  GET  /explain      ?sql=…&dialect=postgres|mysql: what the proxy would do
+                     with a statement (as sqlcached explain --json).
+With admin.token (or SQLCACHED_ADMIN_TOKEN) set, every endpoint but /health
+and / needs "Authorization: Bearer <token>"; the dashboard takes it as
+/#token=<token>. An admin.listen that is not loopback requires a token.
 
 Logs are JSON lines on stdout (human-readable on a terminal or with
 log.pretty: true).
@@ -58,6 +71,7 @@ export interface MainIo {
 
 /** Run the command; resolves with the exit status once there is nothing left to do. */
 export async function main(argv: string[], io: MainIo = process): Promise<number> {
+  if (argv[0] === 'explain') return explainCommand(argv.slice(1), io);
   let flags: { config?: string; check?: boolean; help?: boolean; version?: boolean };
   try {
     flags = parseArgs({
@@ -123,26 +137,13 @@ async function run(file: string, initial: Config, io: MainIo): Promise<number> {
   let running: RunningServer | null = null;
   let hupWhileStarting = false;
   let stopping: NodeJS.Signals | null = null;
-  let current = initial;
 
   const reload = () => {
     if (!running || stopping) {
       hupWhileStarting = true;
       return;
     }
-    const next = readForReload(file, log);
-    if (!next) return;
-    log.info({ file, changed: changedSections(current, next) }, 'reloading config');
-    try {
-      running.reload(next);
-    } catch (err) {
-      log.error({ err, file }, 'config reload refused; keeping the running config');
-      return;
-    }
-    log.level = next.log.level;
-    const atNextStart = restartOnlyChanges(current, next);
-    if (atNextStart.length > 0) log.warn({ settings: atNextStart }, 'these settings take effect at the next start');
-    current = next;
+    running.reloadFromFile(); // logs what it applied, or why it refused the file
   };
 
   const stop = (signal: NodeJS.Signals) => {
@@ -198,31 +199,4 @@ async function run(file: string, initial: Config, io: MainIo): Promise<number> {
     reload();
   }
   return finished;
-}
-
-/** The new config, or null (logged) when the file is now invalid. */
-function readForReload(file: string, log: Logger): Config | null {
-  try {
-    return loadConfig(file);
-  } catch (err) {
-    // Whatever went wrong, a reload must never take the running proxy down.
-    const error = err instanceof ConfigError ? err.message : String(err);
-    log.error({ file, error }, 'config reload refused; keeping the running config');
-    return null;
-  }
-}
-
-/** What a reload cannot apply to a running proxy: sockets and the store are
- * built once (rules, TTLs, in_transactions, max_entry_size and log.level
- * apply at once). */
-export function restartOnlyChanges(before: Config, after: Config): string[] {
-  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-  const out: string[] = [];
-  if (!same(before.listeners, after.listeners)) out.push('listeners');
-  if (!same(before.admin, after.admin)) out.push('admin');
-  if (before.cache.store !== after.cache.store) out.push('cache.store');
-  if (before.cache.maxMemoryBytes !== after.cache.maxMemoryBytes) out.push('cache.max_memory');
-  if (!same(before.cache.redis, after.cache.redis)) out.push('cache.redis');
-  if (before.log.pretty !== after.log.pretty) out.push('log.pretty');
-  return out;
 }

@@ -5,6 +5,8 @@
 
 import type { Logger } from 'pino';
 import { startAdmin, type RunningAdmin } from './admin/http-server.js';
+import { createMetrics } from './admin/metrics.js';
+import type { ReloadOutcome } from './admin/route.js';
 import { MemoryStore } from './cache/memory-store.js';
 import { RedisStore } from './cache/redis-store.js';
 import type { Store } from './cache/store.js';
@@ -14,13 +16,20 @@ import { QueryCache } from './core/query-cache.js';
 import { createLogger } from './log.js';
 import { startMysqlListener } from './mysql/listener.js';
 import { startPgListener } from './postgres/listener.js';
+import { ConfigReloader } from './reloader.js';
 import { Classifier } from './sql/classifier.js';
+
+/** How often /stats history takes a sample (the dashboard's charts). */
+const SAMPLE_EVERY_MS = 5_000;
 
 export interface RunningServer {
   listeners: { name: string; protocol: string; host: string; port: number }[];
   admin: { host: string; port: number } | null;
   queryCache: QueryCache;
+  /** Apply this config (rules, TTLs…) without reading a file. */
   reload(config: Config): void;
+  /** Read config.file again and apply it, or refuse it (SIGHUP, POST /reload). */
+  reloadFromFile(): ReloadOutcome;
   stop(): Promise<void>;
 }
 
@@ -47,6 +56,19 @@ export async function startServer(config: Config, opts: { log?: Logger; store?: 
   });
   const listeners: { name: string; protocol: string; host: string; port: number; connections(): number; close(): Promise<void> }[] = [];
   let admin: RunningAdmin | null = null;
+  const apply = (next: Config): void => {
+    queryCache.reload(next);
+    log.level = next.log.level;
+  };
+  const reloader = new ConfigReloader(config, apply, log.child({ component: 'config' }));
+  const metrics = createMetrics({
+    stats: queryCache.stats,
+    usage: () => queryCache.usage(),
+    maxMemoryBytes: () => (config.cache.store === 'memory' ? config.cache.maxMemoryBytes : null),
+  });
+  queryCache.stats.sample();
+  const sampler = setInterval(() => queryCache.stats.sample(), SAMPLE_EVERY_MS);
+  sampler.unref();
   try {
     for (const l of config.listeners) {
       const llog = log.child({ listener: l.name });
@@ -59,18 +81,26 @@ export async function startServer(config: Config, opts: { log?: Logger; store?: 
         healthy: () => listeners.length > 0,
         stats: () => ({
           ...queryCache.stats.snapshot(queryCache.usage()),
+          store: config.cache.store,
+          max_memory: config.cache.store === 'memory' ? config.cache.maxMemoryBytes : null,
           connections: Object.fromEntries(listeners.map((l) => [l.name, l.connections()])),
         }),
         invalidate: (req) => queryCache.invalidate(req),
+        invalidatePattern: (pattern) => queryCache.invalidatePattern(pattern),
+        metrics: async () => ({ contentType: metrics.contentType, text: await metrics.render() }),
+        reload: async () => reloader.reload(),
+        token: () => queryCache.currentConfig.admin.token,
         explain: (sql, dialect) => explainStatement({ classifier, config: queryCache.currentConfig, sql, dialect }),
       },
       log.child({ component: 'admin' }),
     );
   } catch (err) {
+    clearInterval(sampler);
     await Promise.all(listeners.map((l) => l.close()));
     await queryCache.close();
     throw err;
   }
+  if (config.reload.watch) reloader.watch();
 
   let stopping: Promise<void> | null = null;
   return {
@@ -78,11 +108,14 @@ export async function startServer(config: Config, opts: { log?: Logger; store?: 
     admin: { host: admin.host, port: admin.port },
     queryCache,
     reload(next: Config): void {
-      queryCache.reload(next);
+      apply(next);
       log.info({ file: next.file }, 'config reloaded');
     },
+    reloadFromFile: () => reloader.reload(),
     stop(): Promise<void> {
       stopping ??= (async () => {
+        clearInterval(sampler);
+        reloader.close();
         await Promise.all(listeners.map((l) => l.close()));
         await admin?.close();
         await queryCache.close();

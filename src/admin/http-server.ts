@@ -2,6 +2,7 @@
 // JSON (the page at / aside), every refusal a JSON error body, and no handler
 // failure escapes: a broken stats snapshot is a 500, never a crashed proxy.
 
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HostPort } from '../config/schema.js';
@@ -11,6 +12,7 @@ import { explainRoute } from './explain-route.js';
 import { healthRoute } from './health-route.js';
 import { invalidateRoute } from './invalidate-route.js';
 import { metricsRoute } from './metrics-route.js';
+import { reloadRoute } from './reload-route.js';
 import { errorResponse, type AdminDeps, type AdminResponse, type Route } from './route.js';
 import { statsRoute } from './stats-route.js';
 
@@ -21,7 +23,11 @@ export const MAX_BODY_BYTES = 64 * 1024;
 /** How long close() lets in-flight requests finish before cutting them. */
 const CLOSE_GRACE_MS = 2_000;
 
-const ROUTES: readonly Route[] = [dashboardRoute, healthRoute, statsRoute, metricsRoute, invalidateRoute, explainRoute];
+const ROUTES: readonly Route[] = [dashboardRoute, healthRoute, statsRoute, metricsRoute, invalidateRoute, explainRoute, reloadRoute];
+
+/** Routes anyone may call when admin.token is set: /health (load balancers)
+ * and the dashboard page, which holds no data and sends the token itself. */
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/health', '/']);
 
 export interface RunningAdmin {
   host: string;
@@ -31,7 +37,8 @@ export interface RunningAdmin {
 
 /** Start the admin server; resolves once it listens (port 0 = any free port). */
 export async function startAdmin(listen: HostPort, deps: AdminDeps, log: Logger): Promise<RunningAdmin> {
-  const server = createServer((req, res) => {
+  // 80 KiB of headers: GET /explain?sql=… carries a statement of up to 64 KiB in its URL.
+  const server = createServer({ maxHeaderSize: 80 * 1024 }, (req, res) => {
     void serve(req, res, deps, log);
   });
   await new Promise<void>((resolve, reject) => {
@@ -73,7 +80,11 @@ async function serve(req: IncomingMessage, res: ServerResponse, deps: AdminDeps,
   try {
     const candidates = ROUTES.filter((r) => r.path === url.pathname);
     const route = candidates.find((r) => r.method === method);
-    if (candidates.length === 0) {
+    const token = deps.token?.() ?? null;
+    if (token !== null && !OPEN_PATHS.has(url.pathname) && !authorised(req.headers.authorization, token)) {
+      response = errorResponse(401, 'unauthorized', { detail: 'send the admin token as "Authorization: Bearer <admin.token>"' });
+      response.headers = { 'WWW-Authenticate': 'Bearer realm="sqlcached"' };
+    } else if (candidates.length === 0) {
       response = errorResponse(404, 'not found', { path: url.pathname });
     } else if (!route) {
       const allow = candidates.map((r) => r.method);
@@ -92,6 +103,15 @@ async function serve(req: IncomingMessage, res: ServerResponse, deps: AdminDeps,
   }
   send(req, res, response, log);
   log.debug({ method, path: url.pathname, status: response.status, ms: performance.now() - started }, 'admin request');
+}
+
+/** Constant-time comparison of the presented bearer token with the expected one. */
+function authorised(header: string | undefined, token: string): boolean {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (match === null) return false;
+  // Digests first: timingSafeEqual needs equal lengths, and hashing hides the token's length too.
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(match[1] as string), digest(token));
 }
 
 function tooLarge(): AdminResponse {
@@ -126,6 +146,9 @@ function send(req: IncomingMessage, res: ServerResponse, response: AdminResponse
   if ('html' in response) {
     payload = response.html;
     contentType = 'text/html; charset=utf-8';
+  } else if ('text' in response) {
+    payload = response.text;
+    contentType = response.contentType;
   } else {
     try {
       payload = `${JSON.stringify(response.json) ?? 'null'}\n`;

@@ -1,15 +1,14 @@
-// GET /metrics: Prometheus text in a later release (prom-client, names
-// prefixed sqlcached_). Until then a 501 that says where the numbers are.
-// The seam: replace this route with one that renders a prom-client registry.
+// GET /metrics: Prometheus text from the proxy's prom-client registry
+// (metrics.ts lists the names, which are public).
 
 import { errorResponse, type Route } from './route.js';
 
 export const metricsRoute: Route = {
   method: 'GET',
   path: '/metrics',
-  handle() {
-    return errorResponse(501, 'not implemented', {
-      detail: 'Prometheus metrics come in a later release; GET /stats has the same counters as JSON',
-    });
+  async handle(_req, deps) {
+    if (deps.metrics === undefined) return errorResponse(501, 'not implemented', { detail: 'no metrics registry' });
+    const { contentType, text } = await deps.metrics();
+    return { status: 200, text, contentType };
   },
 };

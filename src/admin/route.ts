@@ -15,7 +15,20 @@ export interface AdminDeps {
   invalidate(req: { database?: string; table?: string; all?: boolean }): Promise<{ invalidated: string[] }>;
   /** What the proxy would do with a statement (GET /explain, same as `sqlcached explain`). */
   explain?(sql: string, dialect: Dialect): unknown;
+  /** Prometheus text (GET /metrics). */
+  metrics?(): Promise<{ contentType: string; text: string }>;
+  /** Re-read the config file (POST /reload, same as SIGHUP). */
+  reload?(): Promise<ReloadOutcome>;
+  /** Drop cached results whose shape matches a pattern (`%` = any run of characters). */
+  invalidatePattern?(pattern: string): Promise<{ invalidated: string[]; shapes: number }>;
+  /** admin.token in force now (a reload may change it); null = no token required. */
+  token?(): string | null;
 }
+
+/** What a reload did: applied (with the sections that changed), or refused and why. */
+export type ReloadOutcome =
+  | { ok: true; file: string | null; changed: string[]; restart_required: string[] }
+  | { ok: false; file: string | null; error: string };
 
 export interface AdminRequest {
   method: string;
@@ -28,7 +41,8 @@ export interface AdminRequest {
 
 export type AdminResponse =
   | { status: number; json: unknown; headers?: Record<string, string> }
-  | { status: number; html: string; headers?: Record<string, string> };
+  | { status: number; html: string; headers?: Record<string, string> }
+  | { status: number; text: string; contentType: string; headers?: Record<string, string> };
 
 export interface Route {
   method: 'GET' | 'POST';

@@ -135,6 +135,22 @@ export class FailOpenStore implements Store {
     return this.guard('usage', () => inner.databases!(), () => []);
   }
 
+  registerShape(shape: string, tag: string): void {
+    if (this.inner.registerShape === undefined) return;
+    try {
+      this.inner.registerShape(shape, tag);
+    } catch (err) {
+      this.report(err, 'usage');
+    }
+  }
+
+  /** The shared store's shapes; null when it fails (the caller then retires everything). */
+  async shapesOrNull(): Promise<Map<string, string> | null> {
+    if (this.inner.shapes === undefined) return new Map();
+    const inner = this.inner;
+    return this.guard<Map<string, string> | null>('usage', () => inner.shapes!(), () => null);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.recoveryTimer !== null) clearTimeout(this.recoveryTimer);

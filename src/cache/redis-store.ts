@@ -8,6 +8,8 @@
 //                        versions: "b" the entry bytes, "t" its tables
 //   P:g            STRING the global epoch (POST /invalidate {"all":true})
 //   P:dbs          SET   every database seen (POST /invalidate {"table"})
+//   P:shapes       HASH  version tag → statement shape, for every shape
+//                        cached (POST /invalidate {"pattern"})
 // An entry and the versions it was read under share one hash tag, so in a
 // Cluster they live on one node and a Lua script reads both at once: a
 // lookup is one round trip to that node, plus a GET of the global epoch
@@ -84,6 +86,8 @@ export class RedisStore implements Store {
   private readonly globalKey: string;
   private readonly databasesKey: string;
   private readonly knownDatabases = new Set<string>();
+  private readonly knownShapes = new Set<string>();
+  private readonly shapesKey: string;
   private usageCache: StoreUsage = { entries: 0, bytes: 0, evictions: 0 };
   private refreshing = false;
   private connectedOnce = false;
@@ -98,6 +102,7 @@ export class RedisStore implements Store {
     this.prefix = cfg.keyPrefix;
     this.globalKey = `${this.prefix}:g`;
     this.databasesKey = `${this.prefix}:dbs`;
+    this.shapesKey = `${this.prefix}:shapes`;
     const url = new URL(cfg.url);
     const common: RedisOptions = {
       // Fail open fast: a command while disconnected fails at once instead of
@@ -204,6 +209,20 @@ export class RedisStore implements Store {
   /** Every database any instance has seen: POST /invalidate {"table"} reaches them all. */
   async databases(): Promise<string[]> {
     return this.client.smembers(this.databasesKey);
+  }
+
+  registerShape(shape: string, tag: string): void {
+    if (this.knownShapes.has(tag) || this.knownShapes.size >= 100_000) return;
+    this.knownShapes.add(tag);
+    this.client.hset(this.shapesKey, tag, shape).catch(() => this.knownShapes.delete(tag));
+  }
+
+  /** Every shape any instance cached: POST /invalidate {"pattern"} reaches them all. */
+  async shapes(): Promise<Map<string, string>> {
+    const byTag = await this.client.hgetall(this.shapesKey);
+    const out = new Map<string, string>();
+    for (const [t, shape] of Object.entries(byTag)) out.set(shape, t);
+    return out;
   }
 
   /** Shared figures from Redis (refreshed in the background every 2 s): entries under this

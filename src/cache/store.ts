@@ -67,5 +67,10 @@ export interface Store {
   usage(): StoreUsage;
   /** A shared store: every database any instance has seen (for invalidation by table name). */
   databases?(): Promise<string[]>;
+  /** A shared store: remember that results of `shape` are versioned under `tag`
+   * (fire and forget), so invalidation by pattern on any instance finds it. */
+  registerShape?(shape: string, tag: string): void;
+  /** A shared store: every shape any instance registered, shape → tag. */
+  shapes?(): Promise<Map<string, string>>;
   close(): Promise<void>;
 }

@@ -55,7 +55,7 @@ export function configFromObject(raw: unknown, file: string | null): Config {
 
 /** The sections whose values differ, for the reload log line. */
 export function changedSections(before: Config, after: Config): (keyof Config)[] {
-  const keys = ['listeners', 'cache', 'rules', 'admin', 'log'] as const;
+  const keys = ['listeners', 'cache', 'rules', 'admin', 'reload', 'log'] as const;
   return keys.filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
 }
 

@@ -49,13 +49,22 @@ export interface RedisConfig {
   commandTimeoutMs: number;
 }
 
+export interface AdminConfig {
+  listen: HostPort;
+  /** Bearer token every admin route but /health and / requires; null = none (loopback only). */
+  token: string | null;
+  /** Tables with their own label in sqlcached_invalidations_total; later ones share "__other__". */
+  metricsTableLimit: number;
+}
+
 export interface Config {
   /** The file it was read from, or null for built-in defaults. */
   file: string | null;
   listeners: ListenerConfig[];
   cache: CacheConfig;
   rules: RuleConfig[];
-  admin: { listen: HostPort };
+  admin: AdminConfig;
+  reload: { watch: boolean };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'; pretty: boolean };
 }
 
@@ -176,7 +185,17 @@ const cacheSchema = mapping({
   redis: orDefault({}, redisSchema),
 });
 
-const adminSchema = mapping({ listen: unit(parseHostPort).prefault('127.0.0.1:9090') });
+const MIN_TOKEN_LENGTH = 16;
+const TOKEN_EXPECTED = `a token of at least ${MIN_TOKEN_LENGTH} characters without spaces`;
+const isToken = (v: unknown): v is string => typeof v === 'string' && v.length >= MIN_TOKEN_LENGTH && /^\S+$/.test(v);
+
+const adminSchema = mapping({
+  listen: unit(parseHostPort).prefault('127.0.0.1:9090'),
+  token: orDefault(null, valid(TOKEN_EXPECTED, isToken).nullable()),
+  metrics_table_limit: valid('a whole number of tables, 0 or more', (v): v is number => Number.isInteger(v) && (v as number) >= 0).prefault(100),
+});
+
+const reloadSchema = mapping({ watch: boolean().prefault(false) });
 
 const logSchema = mapping({
   level: oneOf<LogLevel>(LOG_LEVELS, `one of ${LOG_LEVELS.join(', ')}`).prefault('info'),
@@ -194,6 +213,7 @@ const fileSchema = mapping({
   cache: orDefault({}, cacheSchema),
   rules: orDefault([], z.array(ruleSchema, { error: 'a list of rules' })),
   admin: orDefault({}, adminSchema),
+  reload: orDefault({}, reloadSchema),
   log: orDefault({}, logSchema),
 });
 
@@ -207,6 +227,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = Object.fromEntries(
     'cache.redis': redisSchema,
     rules: ruleSchema,
     admin: adminSchema,
+    reload: reloadSchema,
     log: logSchema,
   }).map(([path, schema]) => [path, Object.keys(schema.shape)]),
 );
@@ -220,7 +241,15 @@ export function defaultConfig(): Config {
 }
 
 /** Validate a parsed YAML document (or any value in the YAML shape); null = empty file. */
-export function validateConfig(document: unknown, file: string | null): ConfigValidation {
+/** The environment variable that sets admin.token (and wins over the file):
+ * a secret belongs in the environment, not in a config file in an image. */
+export const ADMIN_TOKEN_ENV = 'SQLCACHED_ADMIN_TOKEN';
+
+export function validateConfig(
+  document: unknown,
+  file: string | null,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ConfigValidation {
   const raw = document ?? {};
   const result = fileSchema.safeParse(raw);
   if (!result.success) {
@@ -230,6 +259,13 @@ export function validateConfig(document: unknown, file: string | null): ConfigVa
     return { ok: false, problem: problemOf(first, raw) };
   }
   const config = toConfig(result.data, file);
+  const envToken = env[ADMIN_TOKEN_ENV];
+  if (envToken !== undefined && envToken !== '') {
+    if (!isToken(envToken)) {
+      return { ok: false, problem: { path: 'admin.token', expected: TOKEN_EXPECTED, detail: `${ADMIN_TOKEN_ENV}: expected ${TOKEN_EXPECTED}, got ${String(envToken).length} characters` } };
+    }
+    config.admin.token = envToken;
+  }
   const problem = checkConfig(config, raw);
   return problem ? { ok: false, problem } : { ok: true, config };
 }
@@ -265,7 +301,8 @@ function toConfig(parsed: z.output<typeof fileSchema>, file: string | null): Con
       cache: r.cache,
       ttlMs: r.ttl ?? null,
     })),
-    admin: { listen: parsed.admin.listen },
+    admin: { listen: parsed.admin.listen, token: parsed.admin.token, metricsTableLimit: parsed.admin.metrics_table_limit },
+    reload: { watch: parsed.reload.watch },
     log: { level: parsed.log.level, pretty: parsed.log.pretty },
   };
 }
@@ -334,6 +371,14 @@ function checkConfig(config: Config, raw: unknown): ConfigProblem | null {
     }
   }
 
+  if (config.admin.token === null && !isLoopback(config.admin.listen.host)) {
+    return problem(
+      'admin.token',
+      `a token (or ${ADMIN_TOKEN_ENV}): admin.listen (${formatHostPort(config.admin.listen)}) is not a loopback address, and the admin port can drop the cache`,
+      'none',
+    );
+  }
+
   const { maxEntrySizeBytes, maxMemoryBytes } = config.cache;
   if (maxEntrySizeBytes > maxMemoryBytes) {
     const limit = valueAt(raw, ['cache', 'max_memory']) ?? `${maxMemoryBytes} bytes`;
@@ -348,6 +393,12 @@ function checkConfig(config: Config, raw: unknown): ConfigProblem | null {
     if (!rule.cache && rule.ttlMs !== null) return problem(`${path}.ttl`, 'no ttl in a rule with cache: false');
   }
   return null;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can reach them. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
 }
 
 /** Two listen addresses that cannot both be bound. Port 0 never clashes (each

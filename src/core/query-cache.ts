@@ -6,6 +6,7 @@
 // (and store_errors), never a client error, and a lost bump makes every
 // lookup miss until it is made good.
 
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CacheEntry, Store, StoreUsage, VersionSnapshot } from '../cache/store.js';
 import type { Config } from '../config/schema.js';
@@ -37,6 +38,8 @@ export interface QueryCacheOptions {
 
 /** Databases remembered for `invalidate({table})`; past this, such a request bumps everything. */
 const MAX_KNOWN_DATABASES = 10_000;
+/** Shapes remembered for `invalidatePattern`; past this, such a request bumps everything. */
+const MAX_KNOWN_SHAPES = 100_000;
 
 export class QueryCache {
   readonly stats: Stats;
@@ -49,12 +52,20 @@ export class QueryCache {
   /** Every database a result was snapshotted or a write seen for. */
   private readonly databases = new Set<string>();
   private databasesOverflow = false;
+  /**
+   * Invalidation by shape pattern, O(1) per shape: every result is versioned
+   * under one more pseudo-table, its shape's tag, beside the tables it read.
+   * Bumping the tags of the matching shapes retires their results the way a
+   * write retires a table's. shape → tag, for every shape snapshotted.
+   */
+  private readonly shapeTags = new Map<string, string>();
+  private shapesOverflow = false;
 
   constructor(opts: QueryCacheOptions) {
     this.config = opts.config;
     this.classifier = opts.classifier;
     this.log = opts.log;
-    this.stats = new Stats();
+    this.stats = new Stats({ maxTableLabels: opts.config.admin.metricsTableLimit });
     this.catalog = new CatalogMemo(opts.catalogTtlMs === undefined ? {} : { ttlMs: opts.catalogTtlMs });
     this.rules = new Rules(opts.config.rules, opts.config.cache.defaultTtlMs);
     const failOpen: ConstructorParameters<typeof FailOpenStore>[1] = {
@@ -98,7 +109,10 @@ export class QueryCache {
       catalog: this.catalog,
       inTransactions: this.config.cache.inTransactions,
     });
-    if (d.action === 'bypass') this.stats.bypass(d.reason, d.shape, d.detail);
+    if (d.action === 'bypass') {
+      const c = a.classification;
+      this.stats.bypass(d.reason, d.shape, d.detail, s.listener, c.kind === 'read' ? c.reads : null, s.database);
+    }
     return d;
   }
 
@@ -126,7 +140,7 @@ export class QueryCache {
   /** Versions to send the read under: take it before the query goes upstream. */
   snapshot(d: CacheDecision): MaybePromise<VersionSnapshot> {
     this.remember(d.database);
-    return this.store.snapshot(d.database, d.reads);
+    return this.store.snapshot(d.database, [...d.reads, this.tagOf(d.shape)]);
   }
 
   /**
@@ -139,7 +153,7 @@ export class QueryCache {
     if (size > this.config.cache.maxEntrySizeBytes) return;
     // The versions must be those of this decision's tables, or a write to a
     // table it read could miss the entry.
-    if (snap.database !== d.database || !sameTables(snap.tables, d.reads)) return;
+    if (snap.database !== d.database || !versionedAs(snap.tables, d.reads, this.shapeTags.get(d.shape) ?? shapeTag(d.shape))) return;
     this.remember(d.database); // invalidate({table}) must reach every database that has entries
     const entry: CacheEntry = { key, head, body, storedAt: Date.now(), shape: d.shape, snapshot: snap };
     try {
@@ -173,6 +187,7 @@ export class QueryCache {
     // can change what other statements return (a renamed table in a regclass
     // column, a table's row type used in a cast, event triggers that write).
     // DDL is rare in production; a stale row after one is not.
+    this.stats.write(database, writes);
     if (writesUnknown || ddl) {
       this.stats.invalidate(database, '*');
       return this.store.bumpDatabase(database);
@@ -215,6 +230,32 @@ export class QueryCache {
     return { invalidated };
   }
 
+  /**
+   * POST /invalidate {"pattern"}: retire every cached result whose shape
+   * matches (`%` = any run of characters, `\%` a percent sign; whitespace
+   * runs match one space). One bump of each matching shape's tag per
+   * database: the work grows with shapes, never with entries.
+   */
+  async invalidatePattern(pattern: string): Promise<{ invalidated: string[]; shapes: number }> {
+    const matches = shapePattern(pattern);
+    const shared = await this.store.shapesOrNull();
+    if (shared === null || this.shapesOverflow || (this.databasesOverflow && this.shapeTags.size > 0)) {
+      this.stats.invalidate('*', '*');
+      await this.store.bumpAll();
+      return { invalidated: ['*'], shapes: -1 };
+    }
+    const matched = new Map<string, string>();
+    for (const known of [this.shapeTags, shared]) {
+      for (const [shape, tag] of known) if (matches(shape)) matched.set(shape, tag);
+    }
+    if (matched.size === 0) return { invalidated: [], shapes: 0 };
+    const tags = [...new Set(matched.values())];
+    const dbs = [...new Set([...this.databases, ...(await this.store.databases())])];
+    for (const db of dbs) await this.store.bump(db, tags);
+    this.log.info({ pattern, shapes: matched.size, databases: dbs.length }, 'invalidated by pattern');
+    return { invalidated: [...matched.keys()], shapes: matched.size };
+  }
+
   /** Rules, TTLs and in_transactions apply at once, to stored entries too
    * (TTL is checked at lookup). cache.max_memory needs a restart. */
   reload(config: Config): void {
@@ -238,6 +279,20 @@ export class QueryCache {
     return e;
   }
 
+  /** The shape's tag, remembered (and registered with a shared store) on first use. */
+  private tagOf(shape: string): string {
+    let tag = this.shapeTags.get(shape);
+    if (tag !== undefined) return tag;
+    tag = shapeTag(shape);
+    if (this.shapeTags.size >= MAX_KNOWN_SHAPES) {
+      this.shapesOverflow = true;
+      return tag;
+    }
+    this.shapeTags.set(shape, tag);
+    this.store.registerShape(shape, tag);
+    return tag;
+  }
+
   private remember(database: string): void {
     if (this.databases.has(database)) return;
     if (this.databases.size >= MAX_KNOWN_DATABASES) {
@@ -248,8 +303,58 @@ export class QueryCache {
   }
 }
 
-function sameTables(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** The snapshot was taken for exactly these reads plus the shape's tag. */
+function versionedAs(tables: readonly string[], reads: readonly string[], tag: string): boolean {
+  if (tables.length !== reads.length + 1 || tables[reads.length] !== tag) return false;
+  for (let i = 0; i < reads.length; i++) if (tables[i] !== reads[i]) return false;
   return true;
+}
+
+/**
+ * A shape's pseudo-table name. \u0001 cannot start a table name anyone
+ * writes (and a collision would only over-invalidate); no NUL, which the
+ * Redis store uses as a separator.
+ */
+export function shapeTag(shape: string): string {
+  return `\u0001s:${createHash('sha256').update(shape).digest('base64url').slice(0, 22)}`;
+}
+
+/**
+ * A shape pattern: `%` matches any run of characters, `\%` a percent sign,
+ * a whitespace run one space (as in shapes); everything else is literal and
+ * case-sensitive, anchored at both ends. Matched by prefix, suffix and
+ * in-order indexOf of the literal parts: linear, where a RegExp of many `%`
+ * can backtrack for seconds on a long shape.
+ */
+export function shapePattern(pattern: string): (shape: string) => boolean {
+  const folded = pattern.trim().replace(/\s+/g, ' ');
+  const parts: string[] = [''];
+  for (let i = 0; i < folded.length; i++) {
+    const ch = folded[i] as string;
+    if (ch === '\\' && (folded[i + 1] === '%' || folded[i + 1] === '\\')) {
+      parts[parts.length - 1] += folded[++i] as string;
+    } else if (ch === '%') {
+      parts.push('');
+    } else {
+      parts[parts.length - 1] += ch;
+    }
+  }
+  if (parts.length === 1) {
+    const exact = parts[0] as string;
+    return (shape) => shape === exact;
+  }
+  const head = parts[0] as string;
+  const tail = parts[parts.length - 1] as string;
+  const middle = parts.slice(1, -1).filter((p) => p !== '');
+  return (shape) => {
+    if (shape.length < head.length + tail.length || !shape.startsWith(head) || !shape.endsWith(tail)) return false;
+    let at = head.length;
+    const end = shape.length - tail.length;
+    for (const part of middle) {
+      const found = shape.indexOf(part, at);
+      if (found < 0 || found + part.length > end) return false;
+      at = found + part.length;
+    }
+    return true;
+  };
 }

@@ -2,6 +2,8 @@
 // store and the admin views say to each other. Protocol-neutral on purpose:
 // the PostgreSQL and MySQL listeners are peers over these types.
 
+import type { ListenerStats } from './stats.js';
+
 export type Dialect = 'postgres' | 'mysql';
 
 /** A value that is ready now (memory store) or later (Redis). Callers check
@@ -156,6 +158,8 @@ export interface SessionView {
   /** Set once the session did something the key cannot hold. */
   taint: { reason: BypassReason; detail: string } | null;
   inTransaction: boolean;
+  /** The listener's counters (per-listener metrics); absent in tools and unit tests. */
+  listener?: ListenerStats | null;
 }
 
 /** The decision for one statement in one session. */

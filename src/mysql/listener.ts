@@ -30,6 +30,9 @@ export async function startMysqlListener(cfg: ListenerConfig, queryCache: QueryC
   const sessions = new Set<MysqlSession>();
   const databases = new Set<string>();
   let nextId = 1;
+  // Every established session holds one upstream connection until it closes.
+  const meter = queryCache.stats.listener(cfg.name, 'mysql');
+  meter.connections = () => ({ clients: sessions.size + starting.size, upstreams: sessions.size });
 
   const bound = await bindTcp(cfg.listen, log, (socket) => {
     const id = nextId++;
@@ -44,7 +47,7 @@ export async function startMysqlListener(cfg: ListenerConfig, queryCache: QueryC
           return;
         }
         const ulog = slog.child({ user: auth.user, db: auth.database });
-        const session = new MysqlSession(auth, { queryCache, upstreamAddress, log: ulog, databases, onClose: (s) => sessions.delete(s) });
+        const session = new MysqlSession(auth, { queryCache, upstreamAddress, log: ulog, databases, meter, onClose: (s) => sessions.delete(s) });
         sessions.add(session);
       },
       (err: unknown) => {

@@ -66,7 +66,7 @@ export class QueryPath {
         this.s.aside.lastHit = raw.map((b) => Buffer.from(b));
         return;
       }
-      this.s.qc.stats.miss(d);
+      this.s.qc.stats.miss(d, this.s.meter);
       if (this.s.debug) this.trace(d, 'miss');
       const snap = this.s.qc.snapshot(d);
       const send = (versions: VersionSnapshot): void => {
@@ -92,7 +92,7 @@ export class QueryPath {
     this.s.client.write(body.subarray(at + 2));
     this.s.client.uncork();
     const us = (performance.now() - started) * 1000;
-    this.s.qc.stats.hit(d, us);
+    this.s.qc.stats.hit(d, us, this.s.meter);
     if (this.s.debug) this.trace(d, 'hit', us);
   }
 
@@ -120,7 +120,7 @@ export class QueryPath {
   }
 
   refuse(a: Analysis, reason: 'encoding' | 'session-state' | 'cross-database' | 'row-limit' | 'volatile-literal', detail: string): Decision {
-    this.s.qc.stats.bypass(reason, a.shaped.shape, detail);
+    this.s.qc.stats.bypass(reason, a.shaped.shape, detail, this.s.meter);
     const c = a.classification;
     return { action: 'bypass', reason, detail, shape: a.shaped.shape, writes: [...c.writes], writesUnknown: c.writesUnknown };
   }

@@ -77,7 +77,7 @@ export function requestDone(s: MysqlSession, req: Request, ev: ResponseEvent): P
       head.writeUInt32LE(fill.statusAt, 0);
       s.qc.fill(fill.decision, fill.key, fill.snapshot, head, body);
     } else if (refused !== null) s.qc.stats.notStored(refused, fill.decision.shape);
-    s.qc.stats.upstreamDone(fill.decision.shape, performance.now() - fill.sentAt, fill.capture.bytes, stored);
+    s.qc.stats.upstreamDone(fill.decision.shape, performance.now() - fill.sentAt, fill.capture.bytes, stored, s.meter);
   }
   if (pending.length === 0) return null;
   return Promise.all(pending);

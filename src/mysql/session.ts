@@ -14,6 +14,7 @@
 
 import type net from 'node:net';
 import type { Logger } from 'pino';
+import type { ListenerStats } from '../core/stats.js';
 import type { QueryCache } from '../core/query-cache.js';
 import type { SessionView } from '../core/types.js';
 import { AsideQueries } from './aside.js';
@@ -50,6 +51,8 @@ export interface MysqlSessionDeps {
   /** Databases this listener has seen: a write to unknown tables bumps them all. */
   databases: Set<string>;
   onClose(s: MysqlSession): void;
+  /** The listener's counters (hits, misses, latency per listener). */
+  meter?: ListenerStats;
 }
 
 type Phase = 'idle' | 'busy' | 'streaming' | 'infile' | 'auth' | 'lookup' | 'waiting' | 'closed';
@@ -67,6 +70,7 @@ export class MysqlSession {
   readonly queries: QueryPath;
   readonly aside: AsideQueries;
   readonly qc: QueryCache;
+  readonly meter: ListenerStats | null;
   readonly client: net.Socket;
   private readonly upstream: net.Socket;
   private readonly clientFramer: PacketFramer;
@@ -103,6 +107,7 @@ export class MysqlSession {
     this.charset = auth.charset;
     this.status = auth.status;
     this.qc = deps.queryCache;
+    this.meter = deps.meter ?? null;
     this.log = deps.log;
     this.debug = this.log.isLevelEnabled('debug');
     const connectionPart = `${auth.capabilities}/${auth.mariaCapabilities}/${auth.charset}`;
@@ -310,6 +315,7 @@ export class MysqlSession {
       catalogScope: this.scope,
       taint: this.ctx.taint,
       inTransaction: this.inTransaction(),
+      listener: this.meter,
     };
     return this.cachedView;
   }

@@ -208,11 +208,11 @@ export class ExtendedQuery {
         const ex = decodeExecute(f.buf, f.start, f.end);
         if (ex.portal !== b.bindPortal) return false;
         if (ex.maxRows !== 0) {
-          this.s.qc.stats.bypass('row-limit', b.bind!.statement.analysis.shaped.shape);
+          this.s.qc.stats.bypass('row-limit', b.bind!.statement.analysis.shaped.shape, undefined, this.s.meter);
           return false;
         }
         if (b.bind!.volatile) {
-          this.s.qc.stats.bypass('volatile-literal', b.bind!.statement.analysis.shaped.shape);
+          this.s.qc.stats.bypass('volatile-literal', b.bind!.statement.analysis.shaped.shape, undefined, this.s.meter);
           return false;
         }
         const a = b.bind!.statement.analysis;
@@ -363,7 +363,7 @@ export class ExtendedQuery {
     this.batch = null;
     this.s.sendLocal(out);
     const micros = (performance.now() - started) * 1000;
-    this.s.qc.stats.hit(d, micros);
+    this.s.qc.stats.hit(d, micros, this.s.meter);
     this.s.trace(d, 'hit', micros);
   }
 
@@ -526,7 +526,7 @@ export class ExtendedQuery {
     if (snapshot instanceof Promise) return null;
     const key = this.keyFor(st, mode, params);
     if (mode === 'E') {
-      this.s.qc.stats.miss(d);
+      this.s.qc.stats.miss(d, this.s.meter);
       this.s.trace(d, 'miss');
     }
     return { decision: d, key, snapshot, capture: new ResultCapture(this.s.qc.maxEntrySize), sentAt: performance.now() };

@@ -29,6 +29,9 @@ export async function startPgListener(cfg: ListenerConfig, queryCache: QueryCach
   const starting = new Set<net.Socket>();
   const sessions = new Set<PgSession>();
   let nextId = 1;
+  // Every established session holds one upstream connection until it closes.
+  const meter = queryCache.stats.listener(cfg.name, 'postgres');
+  meter.connections = () => ({ clients: sessions.size + starting.size, upstreams: sessions.size });
 
   const bound = await bindTcp(cfg.listen, log, (socket) => {
     const id = nextId++;
@@ -43,7 +46,7 @@ export async function startPgListener(cfg: ListenerConfig, queryCache: QueryCach
           return;
         }
         const ulog = slog.child({ db: auth.parameters.get('database') ?? auth.parameters.get('user'), user: auth.parameters.get('user') });
-        const session = new PgSession(auth, { queryCache, upstreamAddress, log: ulog, onClose: (s) => sessions.delete(s) });
+        const session = new PgSession(auth, { queryCache, upstreamAddress, log: ulog, meter, onClose: (s) => sessions.delete(s) });
         sessions.add(session);
       },
       (err: unknown) => {

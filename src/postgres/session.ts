@@ -17,6 +17,7 @@
 
 import type net from 'node:net';
 import type { Logger } from 'pino';
+import type { ListenerStats } from '../core/stats.js';
 import type { QueryCache } from '../core/query-cache.js';
 import type { Analysis, Classification, Decision, SessionView } from '../core/types.js';
 import { decodeParameterStatus } from './backend-codec.js';
@@ -48,6 +49,8 @@ export interface SessionDeps {
   upstreamAddress: string;
   log: Logger;
   onClose: (s: PgSession) => void;
+  /** The listener's counters (hits, misses, latency per listener). */
+  meter?: ListenerStats;
 }
 
 export class PgSession {
@@ -56,6 +59,7 @@ export class PgSession {
   readonly ctx: PgSessionContext;
   readonly qc: QueryCache;
   readonly log: Logger;
+  readonly meter: ListenerStats | null;
   private readonly clientFramer: MessageFramer;
   private readonly upstreamFramer: MessageFramer;
   private readonly deps: SessionDeps;
@@ -94,6 +98,7 @@ export class PgSession {
     this.deps = deps;
     this.qc = deps.queryCache;
     this.log = deps.log;
+    this.meter = deps.meter ?? null;
     this.ctx = new PgSessionContext(auth.parameters);
     for (const [k, v] of auth.serverParameters) this.ctx.parameterStatus(k, v);
     this.extended = new ExtendedQuery(this);
@@ -137,6 +142,7 @@ export class PgSession {
       catalogScope: this.catalogScope(),
       taint: ctx.taint,
       inTransaction: this.status !== 'I',
+      listener: this.meter,
     });
   }
 
@@ -200,7 +206,7 @@ export class PgSession {
     }
     if (detail === null) return d;
     if (d.action === 'bypass') return writes && !d.writesUnknown ? { ...d, writesUnknown: true } : d;
-    this.qc.stats.bypass('user-function', a.shaped.shape, detail);
+    this.qc.stats.bypass('user-function', a.shaped.shape, detail, this.meter);
     return { action: 'bypass', reason: 'user-function', detail, shape: a.shaped.shape, writes: [], writesUnknown: writes };
   }
 
@@ -341,7 +347,7 @@ export class PgSession {
 
   /** A bypass the session itself decides (the core could not know). */
   refuse(a: Analysis, reason: 'encoding' | 'session-state' | 'pipeline' | 'in-transaction', detail?: string): Decision {
-    this.qc.stats.bypass(reason, a.shaped.shape, detail);
+    this.qc.stats.bypass(reason, a.shaped.shape, detail, this.meter);
     const c = a.classification;
     return { action: 'bypass', reason, detail, shape: a.shaped.shape, writes: c.writes, writesUnknown: c.writesUnknown || c.kind !== 'read' };
   }
@@ -517,7 +523,7 @@ export class PgSession {
       const stored = body !== null && !item.errored && status === 'I' && before === 'I';
       if (stored) this.qc.fill(plan.decision, plan.key, plan.snapshot, null, body);
       else if (plan.capture.refused !== null) this.qc.stats.notStored(plan.capture.refused, plan.decision.shape);
-      this.qc.stats.upstreamDone(plan.decision.shape, performance.now() - plan.sentAt, plan.capture.bytes, stored);
+      this.qc.stats.upstreamDone(plan.decision.shape, performance.now() - plan.sentAt, plan.capture.bytes, stored, this.meter);
     }
   }
 

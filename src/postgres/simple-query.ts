@@ -58,12 +58,12 @@ export class SimpleQuery {
     this.s.extended.forgetUnnamed(); // a Query ends the unnamed statement
     this.s.sendLocal([body, readyForQuery(this.s.status)]);
     const micros = (performance.now() - started) * 1000;
-    this.s.qc.stats.hit(d, micros);
+    this.s.qc.stats.hit(d, micros, this.s.meter);
     this.s.trace(d, 'hit', micros);
   }
 
   private forwardMiss(d: CacheDecision, key: string, bytes: Buffer, a: Analysis): Promise<Step> | undefined {
-    this.s.qc.stats.miss(d);
+    this.s.qc.stats.miss(d, this.s.meter);
     this.s.trace(d, 'miss');
     const snap = this.s.qc.snapshot(d);
     const plan = (s: VersionSnapshot): FillPlan => ({

@@ -49,6 +49,10 @@ export interface ProxyOverrides {
   maxEntrySizeBytes?: number;
   maxMemoryBytes?: number;
   tls?: { cert: string; key: string } | null;
+  /** admin.token (bearer token the admin port requires). */
+  adminToken?: string | null;
+  /** admin.metrics_table_limit. */
+  metricsTableLimit?: number;
   /** Point the listener at another upstream port (e.g. a closed one). */
   upstreamPort?: number;
   /** A store of the test's own in place of the memory store (the async seam). */
@@ -125,7 +129,8 @@ export function testConfig(overrides: ProxyOverrides = {}): Config {
     ],
     cache,
     rules,
-    admin: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token: overrides.adminToken ?? null, metricsTableLimit: overrides.metricsTableLimit ?? 100 },
+    reload: { watch: false },
     log: { level: logLevel(), pretty: false },
   };
 }

@@ -37,8 +37,15 @@ afterAll(() => {
 
 describe('the container image contents', () => {
   it('the CMD config validates with production dependencies only', async () => {
-    const { stdout } = await run('node', ['dist/cli.js', '--check', '--config', 'config/docker.yaml'], { cwd: image });
+    // The admin port listens on all interfaces in the container: the token comes from the environment.
+    const env = { ...process.env, SQLCACHED_ADMIN_TOKEN: 'container-admin-token-0123' };
+    const { stdout } = await run('node', ['dist/cli.js', '--check', '--config', 'config/docker.yaml'], { cwd: image, env });
     expect(stdout).toContain('config ok');
+    const refused = await run('node', ['dist/cli.js', '--check', '--config', 'config/docker.yaml'], { cwd: image, env: { ...process.env, SQLCACHED_ADMIN_TOKEN: '' } }).then(
+      () => 'accepted',
+      (err: { stderr: string }) => err.stderr,
+    );
+    expect(refused).toContain('admin.token: expected a token (or SQLCACHED_ADMIN_TOKEN)');
   });
 
   it('the proxy starts from the image contents and answers /health (no devDependency at run time)', async () => {

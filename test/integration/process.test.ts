@@ -38,9 +38,9 @@ log:
 `;
 
 /** Run the CLI to completion: exit status and both streams. */
-async function cli(args: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(args: string[], cwd = ROOT, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd, timeout: 20_000 });
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd, timeout: 20_000, env: { ...process.env, SQLCACHED_ADMIN_TOKEN: '', ...env } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -133,9 +133,20 @@ describe('sqlcached command line', () => {
   });
 
   it('--check validates a config without starting anything', async () => {
-    const { code, stdout } = await cli(['--check', '--config', 'config/docker.yaml']);
+    const { code, stdout } = await cli(['--check', '--config', 'config/docker.yaml'], ROOT, { SQLCACHED_ADMIN_TOKEN: 'a-long-enough-admin-token' });
     expect(code).toBe(0);
     expect(stdout).toBe('config/docker.yaml: config ok\n');
+  });
+
+  it('an admin port on all interfaces without a token is refused, naming admin.token and the variable', async () => {
+    const { code, stderr } = await cli(['--check', '--config', 'config/docker.yaml']);
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      'config/docker.yaml: admin.token: expected a token (or SQLCACHED_ADMIN_TOKEN): admin.listen (0.0.0.0:9090) is not a loopback address, and the admin port can drop the cache, got none\n',
+    );
+    const short = await cli(['--check', '--config', 'config/docker.yaml'], ROOT, { SQLCACHED_ADMIN_TOKEN: 'short' });
+    expect(short.code).toBe(2);
+    expect(short.stderr).toBe('config/docker.yaml: admin.token: SQLCACHED_ADMIN_TOKEN: expected a token of at least 16 characters without spaces, got 5 characters\n');
   });
 
   it('without --config, falls back to the package config/default.yaml outside the repo', async () => {

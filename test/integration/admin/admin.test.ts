@@ -156,7 +156,7 @@ describe('POST /invalidate', () => {
     expect(await res.json()).toEqual({
       error: 'bad request',
       detail,
-      expected: '{"table":"users"}, {"database":"app","table":"users"} or {"all":true}',
+      expected: '{"table":"users"}, {"database":"app","table":"users"}, {"pattern":"SELECT * FROM articles%"} or {"all":true}',
     });
     expect(state.invalidateCalls).toEqual([]);
   });

@@ -30,7 +30,13 @@ describe('loadConfig', () => {
   });
 
   it('reads config/docker.yaml: all interfaces, upstreams at the compose hosts "postgres" and "mysql"', () => {
-    const config = loadConfig('config/docker.yaml');
+    process.env['SQLCACHED_ADMIN_TOKEN'] = 'docker-admin-token-0123';
+    let config: ReturnType<typeof loadConfig>;
+    try {
+      config = loadConfig('config/docker.yaml');
+    } finally {
+      delete process.env['SQLCACHED_ADMIN_TOKEN'];
+    }
     expect(config.listeners).toEqual([
       {
         name: 'pg',

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, configFromObject, defaultConfig } from '../../../src/config/load.js';
+import { validateConfig } from '../../../src/config/schema.js';
 
 const FILE = 'config/my.yaml';
 const pg = (extra: Record<string, unknown> = {}) => ({
@@ -35,7 +36,11 @@ describe('configFromObject refuses with the file, the path and what was expected
     ['a Redis URL of another scheme', { cache: { redis: { url: 'http://x' } } }, 'cache.redis.url: expected a URL like "redis://127.0.0.1:6379", got "http://x"'],
     ['an empty key prefix', { cache: { redis: { key_prefix: '' } } }, 'cache.redis.key_prefix: expected a non-empty key prefix like "sqlcached", got ""'],
     ['a misspelt key, with a guess', { cache: { max_memroy: '1mb' } }, 'cache.max_memroy: unknown key (did you mean "max_memory"?); expected one of store, max_memory, max_entry_size, default_ttl, in_transactions, redis'],
-    ['an unknown top-level key', { bogus: 1 }, 'bogus: unknown key; expected one of listeners, cache, rules, admin, log'],
+    ['an unknown top-level key', { bogus: 1 }, 'bogus: unknown key; expected one of listeners, cache, rules, admin, reload, log'],
+    ['an admin port on all interfaces without a token', { admin: { listen: '0.0.0.0:9090' } }, 'admin.token: expected a token (or SQLCACHED_ADMIN_TOKEN): admin.listen (0.0.0.0:9090) is not a loopback address, and the admin port can drop the cache, got none'],
+    ['a short admin token', { admin: { token: 'secret' } }, 'admin.token: expected a token of at least 16 characters without spaces, got "secret"'],
+    ['a negative metrics table limit', { admin: { metrics_table_limit: -1 } }, 'admin.metrics_table_limit: expected a whole number of tables, 0 or more, got -1'],
+    ['a reload.watch that is not a boolean', { reload: { watch: 'yes' } }, 'reload.watch: expected true or false, got "yes"'],
     ['a misspelt listener key', { listeners: [pg({ upstrem: 'x:1' })] }, 'listeners[0].upstrem: unknown key (did you mean "upstream"?); expected one of name, protocol, listen, upstream, tls'],
     ['a misspelt rule key', { rules: [{ table: ['a'] }] }, 'rules[0].table: unknown key (did you mean "tables"?); expected one of tables, fingerprint, cache, ttl'],
     ['a document that is not a mapping', 'listen: here', 'expected a mapping, got "listen: here"'],
@@ -138,9 +143,20 @@ describe('configFromObject accepts and converts', () => {
         { index: 1, tables: null, fingerprint: 'SELECT * FROM t WHERE id = ?', cache: true, ttlMs: 300_000 },
         { index: 2, tables: ['countries'], fingerprint: null, cache: true, ttlMs: 0 },
       ],
-      admin: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token: null, metricsTableLimit: 100 },
+      reload: { watch: false },
       log: { level: 'debug', pretty: true },
     });
+  });
+
+  it('an admin port on another interface is accepted with a token, from the file or from SQLCACHED_ADMIN_TOKEN (which wins)', () => {
+    const fromFile = validateConfig({ admin: { listen: '0.0.0.0:9090', token: 'file-token-0123456789' } }, null, {});
+    expect(fromFile.ok && fromFile.config.admin.token).toBe('file-token-0123456789');
+    const fromEnv = validateConfig({ admin: { listen: '10.0.0.5:9090', token: 'file-token-0123456789' } }, null, { SQLCACHED_ADMIN_TOKEN: 'env-token-0123456789' });
+    expect(fromEnv.ok && fromEnv.config.admin.token).toBe('env-token-0123456789');
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '[::1]']) {
+      expect(validateConfig({ admin: { listen: `${host}:9090` } }, null, {}).ok, host).toBe(true);
+    }
   });
 
   it('lets several listeners and the admin server share port 0 (each gets its own port)', () => {

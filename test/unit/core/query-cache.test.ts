@@ -4,7 +4,7 @@
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryStore } from '../../../src/cache/memory-store.js';
-import type { CacheEntry, Store } from '../../../src/cache/store.js';
+import type { CacheEntry, Store, VersionSnapshot } from '../../../src/cache/store.js';
 import type { Config } from '../../../src/config/schema.js';
 import { QueryCache } from '../../../src/core/query-cache.js';
 import type { Analysis, CacheDecision, Decision } from '../../../src/core/types.js';
@@ -26,7 +26,8 @@ function config(over: Partial<Config['cache']> = {}, rules: Config['rules'] = []
       ...over,
     },
     rules,
-    admin: { listen: { host: '127.0.0.1', port: 9090 } },
+    admin: { listen: { host: '127.0.0.1', port: 9090 }, token: null, metricsTableLimit: 100 },
+    reload: { watch: false },
     log: { level: 'silent', pretty: false },
   };
 }
@@ -188,7 +189,7 @@ describe('QueryCache', () => {
     qc.catalog.learnRelations(s2.catalogScope, [table('users'), table('orders')]);
     const d2 = qc.decide(qc.analyse('postgres', 'SELECT * FROM orders'), s2) as CacheDecision;
     const k2 = qc.key(s2, 'simple', 'SELECT * FROM orders', '');
-    qc.fill(d2, k2, store.snapshot('app2', d2.reads), null, Buffer.from('o'));
+    qc.fill(d2, k2, qc.snapshot(d2) as VersionSnapshot, null, Buffer.from('o'));
     expect(await qc.invalidate({ table: 'Users' })).toEqual({
       invalidated: ['app.Users', 'app.users', 'app2.Users', 'app2.users'],
     });
