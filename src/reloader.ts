@@ -5,20 +5,25 @@
 // token and log.level apply at once, to connections already open; sockets
 // and the store are built once, so their settings wait for a restart.
 
-import { unwatchFile, watchFile, type Stats as FileStats } from 'node:fs';
+import { statSync, unwatchFile, watchFile, type Stats as FileStats } from 'node:fs';
 import type { Logger } from 'pino';
 import type { ReloadOutcome } from './admin/route.js';
 import { ConfigError, changedSections, loadConfig } from './config/load.js';
-import type { Config } from './config/schema.js';
+import { formatHostPort } from './config/units.js';
+import { isLoopback, type Config, type HostPort } from './config/schema.js';
 
 /** How often reload.watch looks at the file. Polling (stat) rather than
  * fs.watch: it follows the symlink swaps of Kubernetes ConfigMaps and the
  * rename-into-place of editors, which inotify on the old inode misses. */
 const WATCH_INTERVAL_MS = 1000;
+const SETTLE_MS = 300;
 
 export class ConfigReloader {
   private current: Config;
   private watching = false;
+  /** Where the admin port listens until a restart, whatever a reloaded file says. */
+  private readonly adminListen: HostPort;
+  private watchTimer: NodeJS.Timeout | null = null;
 
   constructor(
     initial: Config,
@@ -26,6 +31,7 @@ export class ConfigReloader {
     private readonly log: Logger,
   ) {
     this.current = initial;
+    this.adminListen = initial.admin.listen;
   }
 
   get config(): Config {
@@ -38,7 +44,16 @@ export class ConfigReloader {
     if (file === null) return { ok: false, file, error: 'the proxy was started without a config file' };
     let next: Config;
     try {
+      // An empty file is valid at start-up (all defaults), but on a reload it
+      // is far more often a save caught half-way: it would drop every rule
+      // and the admin token.
+      if (statSync(file, { throwIfNoEntry: false })?.size === 0) throw new ConfigError(file, '', 'a non-empty file', 'the file is empty (a save in progress?)');
       next = loadConfig(file);
+      // admin.listen changes only at a restart, admin.token at once: the
+      // token must still be there while the port listens beyond loopback.
+      if (next.admin.token === null && !isLoopback(this.adminListen.host)) {
+        throw new ConfigError(file, 'admin.token', 'a token', `expected a token: the admin port listens on ${formatHostPort(this.adminListen)} until a restart, got none`);
+      }
     } catch (err) {
       const error = err instanceof ConfigError ? err.message : String(err);
       this.log.error({ file, error }, 'config reload refused; keeping the running config');
@@ -68,6 +83,7 @@ export class ConfigReloader {
   }
 
   close(): void {
+    if (this.watchTimer !== null) clearTimeout(this.watchTimer);
     if (!this.watching || this.current.file === null) return;
     unwatchFile(this.current.file, this.onFileChange);
     this.watching = false;
@@ -79,7 +95,14 @@ export class ConfigReloader {
       this.log.warn({ file: this.current.file }, 'config file gone; keeping the running config');
       return;
     }
-    this.reload();
+    // Settle first: an editor may still be writing. Reload once it has been
+    // quiet for SETTLE_MS (a later change restarts the wait).
+    if (this.watchTimer !== null) clearTimeout(this.watchTimer);
+    this.watchTimer = setTimeout(() => {
+      this.watchTimer = null;
+      this.reload();
+    }, SETTLE_MS);
+    this.watchTimer.unref();
   };
 }
 

@@ -90,7 +90,7 @@ export async function startServer(config: Config, opts: { log?: Logger; store?: 
         metrics: async () => ({ contentType: metrics.contentType, text: await metrics.render() }),
         reload: async () => reloader.reload(),
         token: () => queryCache.currentConfig.admin.token,
-        explain: (sql, dialect) => explainStatement({ classifier, config: queryCache.currentConfig, sql, dialect }),
+        explain: (sql, dialect) => explainStatement({ classifier, config: queryCache.currentConfig, sql, ...(dialect === undefined ? {} : { dialect }) }),
       },
       log.child({ component: 'admin' }),
     );

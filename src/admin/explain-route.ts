@@ -22,8 +22,9 @@ export const explainRoute: Route = {
     }
     const bytes = Buffer.byteLength(sql, 'utf8');
     if (bytes > MAX_EXPLAIN_SQL_BYTES) return errorResponse(400, 'sql too long', { limit_bytes: MAX_EXPLAIN_SQL_BYTES, got_bytes: bytes });
-    const dialect = req.query.get('dialect') ?? 'postgres';
-    if (!isDialect(dialect)) return errorResponse(400, 'bad dialect', { expected: 'postgres or mysql', got: dialect });
-    return { status: 200, json: deps.explain(sql, dialect) };
+    // No dialect: the proxy's own (postgres, or mysql when it has only MySQL listeners), as the CLI does.
+    const dialect = req.query.get('dialect');
+    if (dialect !== null && !isDialect(dialect)) return errorResponse(400, 'bad dialect', { expected: 'postgres or mysql', got: dialect });
+    return { status: 200, json: dialect === null ? deps.explain(sql) : deps.explain(sql, dialect) };
   },
 };

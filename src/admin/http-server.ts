@@ -74,8 +74,15 @@ export async function startAdmin(listen: HostPort, deps: AdminDeps, log: Logger)
 
 async function serve(req: IncomingMessage, res: ServerResponse, deps: AdminDeps, log: Logger): Promise<void> {
   const started = performance.now();
-  const url = new URL(req.url ?? '/', 'http://admin');
   const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://admin');
+  } catch {
+    // A request target URL() refuses (`//a:x`, `//[`): anyone can send one.
+    send(req, res, { ...errorResponse(400, 'bad request', { detail: 'the request target is not a valid path' }), headers: { Connection: 'close' } }, log);
+    return;
+  }
   let response: AdminResponse;
   try {
     const candidates = ROUTES.filter((r) => r.path === url.pathname);

@@ -128,12 +128,6 @@ export class FailOpenStore implements Store {
     }
   }
 
-  /** The shared store's databases; [] when it has none to tell or fails. */
-  async databases(): Promise<string[]> {
-    if (this.inner.databases === undefined) return [];
-    const inner = this.inner;
-    return this.guard('usage', () => inner.databases!(), () => []);
-  }
 
   registerShape(shape: string, tag: string): void {
     if (this.inner.registerShape === undefined) return;
@@ -144,11 +138,13 @@ export class FailOpenStore implements Store {
     }
   }
 
-  /** The shared store's shapes; null when it fails (the caller then retires everything). */
-  async shapesOrNull(): Promise<Map<string, string> | null> {
-    if (this.inner.shapes === undefined) return new Map();
+  /** The shared store's databases and shapes (empty for a store of one
+   * process); null when it fails or may be incomplete: the caller then
+   * retires everything rather than miss a name. */
+  async registryOrNull(): Promise<{ databases: string[]; shapes: Map<string, string> } | null> {
+    if (this.inner.registryContents === undefined) return { databases: [], shapes: new Map() };
     const inner = this.inner;
-    return this.guard<Map<string, string> | null>('usage', () => inner.shapes!(), () => null);
+    return this.guard<{ databases: string[]; shapes: Map<string, string> } | null>('usage', () => inner.registryContents!(), () => null);
   }
 
   async close(): Promise<void> {

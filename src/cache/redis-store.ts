@@ -7,9 +7,9 @@
 //   P:e:{T}:<sha>  HASH  one cached result read under that database's
 //                        versions: "b" the entry bytes, "t" its tables
 //   P:g            STRING the global epoch (POST /invalidate {"all":true})
-//   P:dbs          SET   every database seen (POST /invalidate {"table"})
-//   P:shapes       HASH  version tag → statement shape, for every shape
-//                        cached (POST /invalidate {"pattern"})
+//   P:reg          HASH  every database and statement shape cached, for
+//                        POST /invalidate {"table"} and {"pattern"}
+//                        (redis-registry.ts: how it stays complete)
 // An entry and the versions it was read under share one hash tag, so in a
 // Cluster they live on one node and a Lua script reads both at once: a
 // lookup is one round trip to that node, plus a GET of the global epoch
@@ -34,7 +34,8 @@ import { createHash, randomInt } from 'node:crypto';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../config/schema.js';
-import type { CacheEntry, Store, StoreUsage, VersionSnapshot } from './store.js';
+import { RedisRegistry, type RegistryContents } from './redis-registry.js';
+import { SHAPE_TAG_PREFIX, type CacheEntry, type Store, type StoreUsage, type VersionSnapshot } from './store.js';
 
 /** Redis TTL for entries cached "until invalidated" (TTL 0). */
 const UNBOUNDED_TTL_MS = 24 * 60 * 60 * 1000;
@@ -84,10 +85,7 @@ export class RedisStore implements Store {
   private readonly client: Client & Scripts;
   private readonly prefix: string;
   private readonly globalKey: string;
-  private readonly databasesKey: string;
-  private readonly knownDatabases = new Set<string>();
-  private readonly knownShapes = new Set<string>();
-  private readonly shapesKey: string;
+  private readonly registry: RedisRegistry;
   private usageCache: StoreUsage = { entries: 0, bytes: 0, evictions: 0 };
   private refreshing = false;
   private connectedOnce = false;
@@ -101,8 +99,6 @@ export class RedisStore implements Store {
     const cfg = opts.config;
     this.prefix = cfg.keyPrefix;
     this.globalKey = `${this.prefix}:g`;
-    this.databasesKey = `${this.prefix}:dbs`;
-    this.shapesKey = `${this.prefix}:shapes`;
     const url = new URL(cfg.url);
     const common: RedisOptions = {
       // Fail open fast: a command while disconnected fails at once instead of
@@ -152,8 +148,10 @@ export class RedisStore implements Store {
     client.defineCommand('sqlBumpGlobal', { numberOfKeys: 1, lua: BUMP_GLOBAL });
     client.defineCommand('sqlInitGlobal', { numberOfKeys: 1, lua: INIT_GLOBAL });
     this.client = client as Client & Scripts;
+    this.registry = new RedisRegistry(client, `${this.prefix}:reg`);
     this.usageTimer = setInterval(() => {
       if (!this.refreshing) void this.refreshUsage();
+      this.registry.check().catch(() => {});
     }, USAGE_REFRESH_MS);
     this.usageTimer.unref();
   }
@@ -164,7 +162,7 @@ export class RedisStore implements Store {
   }
 
   async snapshot(database: string, tables: readonly string[]): Promise<VersionSnapshot> {
-    this.noteDatabase(database);
+    this.registry.noteDatabase(database);
     const [global, versions] = await Promise.all([
       this.client.sqlInitGlobal(this.globalKey, String(freshEpoch())),
       this.client.sqlSnapshot(this.versionsKey(database), String(freshEpoch()), ...tables),
@@ -187,18 +185,21 @@ export class RedisStore implements Store {
 
   async put(entry: CacheEntry, maxAgeMs: number): Promise<boolean> {
     const { database, tables } = entry.snapshot;
+    // Only what POST /invalidate can find again (by table name or pattern) is stored.
+    const shapeTag = tables.find((t) => t.startsWith(SHAPE_TAG_PREFIX));
+    if (!this.registry.registered(database, shapeTag)) return false;
     await this.client.sqlPut(this.entryKey(database, entry.key), encodeEntry(entry), tables.join('\0'), maxAgeMs > 0 ? maxAgeMs : UNBOUNDED_TTL_MS);
     return true;
   }
 
   async bump(database: string, tables: readonly string[]): Promise<void> {
     if (tables.length === 0) return;
-    this.noteDatabase(database);
+    this.registry.noteDatabase(database);
     await this.client.sqlBump(this.versionsKey(database), String(freshEpoch()), ...tables);
   }
 
   async bumpDatabase(database: string): Promise<void> {
-    this.noteDatabase(database);
+    this.registry.noteDatabase(database);
     await this.client.sqlBump(this.versionsKey(database), String(freshEpoch()), '*');
   }
 
@@ -206,23 +207,14 @@ export class RedisStore implements Store {
     await this.client.sqlBumpGlobal(this.globalKey, String(freshEpoch()));
   }
 
-  /** Every database any instance has seen: POST /invalidate {"table"} reaches them all. */
-  async databases(): Promise<string[]> {
-    return this.client.smembers(this.databasesKey);
-  }
 
   registerShape(shape: string, tag: string): void {
-    if (this.knownShapes.has(tag) || this.knownShapes.size >= 100_000) return;
-    this.knownShapes.add(tag);
-    this.client.hset(this.shapesKey, tag, shape).catch(() => this.knownShapes.delete(tag));
+    this.registry.noteShape(shape, tag);
   }
 
-  /** Every shape any instance cached: POST /invalidate {"pattern"} reaches them all. */
-  async shapes(): Promise<Map<string, string>> {
-    const byTag = await this.client.hgetall(this.shapesKey);
-    const out = new Map<string, string>();
-    for (const [t, shape] of Object.entries(byTag)) out.set(shape, t);
-    return out;
+  /** Every database and shape any instance cached; null when the registry may be incomplete. */
+  registryContents(): Promise<RegistryContents | null> {
+    return this.registry.read();
   }
 
   /** Shared figures from Redis (refreshed in the background every 2 s): entries under this
@@ -299,12 +291,6 @@ export class RedisStore implements Store {
       count += keys.length;
     } while (cursor !== '0');
     return count;
-  }
-
-  private noteDatabase(database: string): void {
-    if (this.knownDatabases.has(database) || this.knownDatabases.size >= 10_000) return;
-    this.knownDatabases.add(database);
-    this.client.sadd(this.databasesKey, database).catch(() => this.knownDatabases.delete(database));
   }
 
   private versionsKey(database: string): string {

@@ -33,6 +33,11 @@ export interface CacheEntry {
   readonly snapshot: VersionSnapshot;
 }
 
+/** Every version tag of a statement shape starts so (core/query-cache.ts shapeTag):
+ * \u0001 starts no table name anyone writes, and it is not the NUL the Redis
+ * store separates tables with. */
+export const SHAPE_TAG_PREFIX = '\u0001s:';
+
 export interface StoreUsage {
   entries: number;
   bytes: number;
@@ -65,12 +70,11 @@ export interface Store {
   /** Everything is stale. */
   bumpAll(): MaybePromise<void>;
   usage(): StoreUsage;
-  /** A shared store: every database any instance has seen (for invalidation by table name). */
-  databases?(): Promise<string[]>;
   /** A shared store: remember that results of `shape` are versioned under `tag`
    * (fire and forget), so invalidation by pattern on any instance finds it. */
   registerShape?(shape: string, tag: string): void;
-  /** A shared store: every shape any instance registered, shape → tag. */
-  shapes?(): Promise<Map<string, string>>;
+  /** A shared store: every database and shape (shape → tag) any instance
+   * cached results for; null when that list may be incomplete right now. */
+  registryContents?(): Promise<{ databases: string[]; shapes: Map<string, string> } | null>;
   close(): Promise<void>;
 }

@@ -8,7 +8,7 @@
 
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { CacheEntry, Store, StoreUsage, VersionSnapshot } from '../cache/store.js';
+import { SHAPE_TAG_PREFIX, type CacheEntry, type Store, type StoreUsage, type VersionSnapshot } from '../cache/store.js';
 import type { Config } from '../config/schema.js';
 import type { Analysis } from '../sql/classifier.js';
 import { FailOpenStore, type StoreOp } from '../cache/fail-open.js';
@@ -212,13 +212,15 @@ export class QueryCache {
       return { invalidated: [`${database}.*`] };
     }
     const names = table === table.toLowerCase() ? [table] : [table, table.toLowerCase()];
-    if (database === undefined && this.databasesOverflow) {
+    // Databases this instance saw, and (shared store) those any instance saw;
+    // when that list may be incomplete, everything goes.
+    const shared = database === undefined ? await this.store.registryOrNull() : null;
+    if (database === undefined && (this.databasesOverflow || shared === null)) {
       this.stats.invalidate('*', '*');
       await this.store.bumpAll();
       return { invalidated: ['*'] };
     }
-    // Databases this instance saw, and (shared store) those any instance saw.
-    const dbs = database === undefined ? [...new Set([...this.databases, ...(await this.store.databases())])] : [database];
+    const dbs = database === undefined ? [...new Set([...this.databases, ...(shared?.databases ?? [])])] : [database];
     const invalidated: string[] = [];
     for (const db of dbs) {
       for (const t of names) {
@@ -238,19 +240,19 @@ export class QueryCache {
    */
   async invalidatePattern(pattern: string): Promise<{ invalidated: string[]; shapes: number }> {
     const matches = shapePattern(pattern);
-    const shared = await this.store.shapesOrNull();
+    const shared = await this.store.registryOrNull();
     if (shared === null || this.shapesOverflow || (this.databasesOverflow && this.shapeTags.size > 0)) {
       this.stats.invalidate('*', '*');
       await this.store.bumpAll();
       return { invalidated: ['*'], shapes: -1 };
     }
     const matched = new Map<string, string>();
-    for (const known of [this.shapeTags, shared]) {
+    for (const known of [this.shapeTags, shared.shapes]) {
       for (const [shape, tag] of known) if (matches(shape)) matched.set(shape, tag);
     }
     if (matched.size === 0) return { invalidated: [], shapes: 0 };
     const tags = [...new Set(matched.values())];
-    const dbs = [...new Set([...this.databases, ...(await this.store.databases())])];
+    const dbs = [...new Set([...this.databases, ...shared.databases])];
     for (const db of dbs) await this.store.bump(db, tags);
     this.log.info({ pattern, shapes: matched.size, databases: dbs.length }, 'invalidated by pattern');
     return { invalidated: [...matched.keys()], shapes: matched.size };
@@ -284,12 +286,13 @@ export class QueryCache {
     let tag = this.shapeTags.get(shape);
     if (tag !== undefined) return tag;
     tag = shapeTag(shape);
+    // A shared store keeps its own (bounded) registry: it hears of every shape.
+    this.store.registerShape(shape, tag);
     if (this.shapeTags.size >= MAX_KNOWN_SHAPES) {
       this.shapesOverflow = true;
       return tag;
     }
     this.shapeTags.set(shape, tag);
-    this.store.registerShape(shape, tag);
     return tag;
   }
 
@@ -316,7 +319,7 @@ function versionedAs(tables: readonly string[], reads: readonly string[], tag: s
  * Redis store uses as a separator.
  */
 export function shapeTag(shape: string): string {
-  return `\u0001s:${createHash('sha256').update(shape).digest('base64url').slice(0, 22)}`;
+  return `${SHAPE_TAG_PREFIX}${createHash('sha256').update(shape).digest('base64url').slice(0, 22)}`;
 }
 
 /**

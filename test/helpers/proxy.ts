@@ -39,7 +39,7 @@ export interface Stats {
   queries: QueryStats[];
 }
 
-export type InvalidateBody = { table: string; database?: string } | { all: true };
+export type InvalidateBody = { table: string; database?: string } | { all: true } | { pattern: string };
 
 export interface ProxyOverrides {
   /** Rules without `index` (filled from the position); missing fields take the YAML defaults. */

@@ -6,14 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { explainRoute, MAX_EXPLAIN_SQL_BYTES } from '../../../src/admin/explain-route.js';
 import type { AdminDeps, AdminResponse } from '../../../src/admin/route.js';
 
-const calls: Array<[string, string]> = [];
+const calls: Array<[string, string | undefined]> = [];
 const deps: AdminDeps = {
   healthy: () => true,
   stats: () => ({}),
   invalidate: async () => ({ invalidated: [] }),
   explain: (sql, dialect) => {
     calls.push([sql, dialect]);
-    return { sql, dialect };
+    return { sql, dialect: dialect ?? 'the proxy default' };
   },
 };
 
@@ -24,8 +24,8 @@ function get(query: Record<string, string>, d: AdminDeps = deps): AdminResponse 
 }
 
 describe('GET /explain', () => {
-  it('passes the statement and dialect on, postgres by default', () => {
-    expect(get({ sql: 'SELECT 1' })).toEqual({ status: 200, json: { sql: 'SELECT 1', dialect: 'postgres' } });
+  it('passes the statement and dialect on; without one, the proxy picks its own (as the CLI does)', () => {
+    expect(get({ sql: 'SELECT 1' })).toEqual({ status: 200, json: { sql: 'SELECT 1', dialect: 'the proxy default' } });
     expect(get({ sql: 'SELECT 1', dialect: 'mysql' })).toEqual({ status: 200, json: { sql: 'SELECT 1', dialect: 'mysql' } });
   });
 
