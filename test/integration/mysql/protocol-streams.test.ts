@@ -61,10 +61,10 @@ describe('large results', () => {
     const during = process.memoryUsage();
     const state = await directSql<{ COMMAND: string; STATE: string; TIME: number }[]>(`SELECT COMMAND, STATE, TIME FROM information_schema.PROCESSLIST WHERE ID = ?`, [upstream]);
     const grownArrayBuffers = during.arrayBuffers - before.arrayBuffers;
-    const grownRss = during.rss - before.rss;
     // The result is ~22 MB on the wire; kernel socket buffers hold a few MB.
     expect(grownArrayBuffers, `Buffers grew by ${grownArrayBuffers} bytes while the client did not read`).toBeLessThan(10 * 1024 * 1024);
-    expect(grownRss, `RSS grew by ${grownRss} bytes while the client did not read`).toBeLessThan(20 * 1024 * 1024);
+    // Not RSS: it is this whole test process (vitest, the client, JIT), and
+    // varied by a few MB between CI runs. Buffered rows would be ArrayBuffers.
     expect(state[0]?.COMMAND, 'the upstream connection is still sending (held back by TCP)').toBe('Query');
     raw.socket.resume();
     const done = await raw.until(() => {
