@@ -5,6 +5,10 @@
 #                              (and, from mariadb-test-users.sh, sqlcached_db1/2 and the login users)
 #   Redis      127.0.0.1:6379  nothing kept on disk
 #   Chromium   /usr/bin/chromium, the headless browser the dashboard test drives
+#   PgBouncer, Pgpool-II, sysbench: the benchmark's peers and load tool, installed
+#              only; bench/peers.ts starts its own on free ports, so the packaged
+#              services are stopped and disabled (they would hold 6432, our
+#              default port, and 9999)
 # A port that answers is left alone; a server that is installed but down is
 # started; a server that is missing is installed from Debian's packages
 # (Debian 12) and configured the way the tests expect. Idempotent, and silent
@@ -29,6 +33,10 @@ pg_installed() { command -v pg_ctlcluster >/dev/null && [[ -d /etc/postgresql ]]
 mariadb_installed() { [[ -x /usr/sbin/mariadbd ]]; }
 redis_installed() { command -v redis-server >/dev/null; }
 chromium_installed() { command -v chromium >/dev/null; }
+pgbouncer_installed() { [[ -x /usr/sbin/pgbouncer ]]; }
+pgpool_installed() { [[ -x /usr/sbin/pgpool ]]; }
+sysbench_installed() { [[ -x /usr/bin/sysbench ]]; }
+bench_tools_installed() { pgbouncer_installed && pgpool_installed && sysbench_installed; }
 
 # --- install what is missing (one apt-get update for all) -------------------
 
@@ -38,14 +46,38 @@ install_missing() {
   mariadb_installed || packages+=(mariadb-server mariadb-client)
   redis_installed || packages+=(redis-server)
   chromium_installed || packages+=(chromium)
+  pgbouncer_installed || packages+=(pgbouncer)
+  pgpool_installed || packages+=(pgpool2)
+  sysbench_installed || packages+=(sysbench)
   [[ ${#packages[@]} -eq 0 ]] && return 0
   need_root "install ${packages[*]}"
   say "installing ${packages[*]} (log: $APT_LOG)"
   export DEBIAN_FRONTEND=noninteractive
-  if ! { apt-get update && apt-get install -y "${packages[@]}"; } >"$APT_LOG" 2>&1; then
+  if ! { apt-get update && apt-get -o DPkg::Lock::Timeout=300 install -y "${packages[@]}"; } >"$APT_LOG" 2>&1; then
     tail -n 30 "$APT_LOG" >&2
     die "apt-get failed"
   fi
+}
+
+# Debian's pgbouncer and pgpool2 packages start a service on install (where no
+# policy-rc.d forbids it) and at every boot. Stop a running one and turn its
+# boot start off; `update-rc.d disable` also disables the systemd unit, with or
+# without systemd as PID 1. Costs ~20 ms and prints nothing when both are off.
+stop_packaged_peers() {
+  local svc
+  for svc in pgbouncer pgpool2; do
+    [[ -x /etc/init.d/$svc ]] || continue
+    if service "$svc" status >/dev/null 2>&1; then
+      need_root "stop the packaged $svc service"
+      say "stopping the packaged $svc service"
+      service "$svc" stop >/dev/null 2>&1 || true
+    fi
+    if compgen -G "/etc/rc[2-5].d/S*$svc" >/dev/null; then
+      need_root "disable the packaged $svc service"
+      say "disabling the packaged $svc service at boot"
+      update-rc.d "$svc" disable >/dev/null 2>&1 || true
+    fi
+  done
 }
 
 # --- start what is down -------------------------------------------------------
@@ -159,8 +191,8 @@ port_open 5432 && pg_up=1
 port_open 3306 && mariadb_up=1
 port_open 6379 && redis_up=1
 
-# Chromium is no server: installed when missing, never started here.
-if ((!pg_up || !mariadb_up || !redis_up)) || ! chromium_installed; then
+# Chromium and the bench tools are installed when missing, never started here.
+if ((!pg_up || !mariadb_up || !redis_up)) || ! chromium_installed || ! bench_tools_installed; then
   install_missing
   # A fresh install may have started a server itself: look again before starting.
   ((pg_up)) || port_open 5432 || start_postgres
@@ -170,6 +202,7 @@ if ((!pg_up || !mariadb_up || !redis_up)) || ! chromium_installed; then
   wait_port 3306 MariaDB "/var/log/mysql/error.log"
   wait_port 6379 Redis "/var/log/redis/ci.log"
 fi
+stop_packaged_peers
 
 setup_postgres
 setup_mariadb
