@@ -38,8 +38,15 @@ export class QueryPath {
       writes: d === null || a === null ? WriteSet.unknown() : WriteSet.of(d, a.classification),
       analysis: a,
     });
+    // Every path but a hit sends this execute to the server, which then knows its types.
+    const sent = (): void => {
+      if (stmt !== undefined) stmt.upstreamTypes = stmt.types;
+    };
     // Unknown id: the server answers the error. Unread or unsafe text: may write anything.
-    if (stmt === undefined || stmt.sql === UNREAD || stmt.unsafe) return this.s.forward(raw, { ...request(null, null, null), unsafeText: stmt?.unsafe === true });
+    if (stmt === undefined || stmt.sql === UNREAD || stmt.unsafe) {
+      sent();
+      return this.s.forward(raw, { ...request(null, null, null), unsafeText: stmt?.unsafe === true });
+    }
     // Tables resolve in the database current at prepare time, not now.
     const a = qualify(this.s.qc.analyse('mysql', stmt.sql, { backslashEscapes: this.s.backslashEscapes() }), stmt.database, false);
     if (!retried && this.s.aside.maybeLookUp(a, payload, raw)) return;
@@ -51,15 +58,25 @@ export class QueryPath {
     }
     if (d.action === 'cache') {
       const key = this.s.qc.key(this.s.view(), 'E', a.shaped.keyText, `${stmt.database ?? ''}\0${exec.params ?? ''}`);
-      return this.cacheable(d, key, raw, a, Command.StmtExecute);
+      // Types the server has not seen yet: this execute must teach them, so it is a miss.
+      const teaches = stmt.types !== null && (stmt.upstreamTypes === null || !stmt.types.equals(stmt.upstreamTypes));
+      return this.cacheable(d, key, raw, a, Command.StmtExecute, { skipLookup: teaches, onForward: sent });
     }
     if (this.s.debug) this.trace(d);
+    sent();
     this.s.forward(raw, request(null, d, a));
   }
 
-  private cacheable(d: CacheDecision, key: string, raw: Buffer[], a: Analysis, command: number): void {
+  private cacheable(
+    d: CacheDecision,
+    key: string,
+    raw: Buffer[],
+    a: Analysis,
+    command: number,
+    opts: { skipLookup?: boolean; onForward?: () => void } = {},
+  ): void {
     const started = performance.now();
-    const entry = this.s.qc.lookup(d, key);
+    const entry = opts.skipLookup === true ? undefined : this.s.qc.lookup(d, key);
     const onEntry = (e: { head: Buffer | null; body: Buffer } | undefined): void => {
       if (e !== undefined && e.head !== null) {
         this.serveHit(d, e.head, e.body, started);
@@ -71,6 +88,7 @@ export class QueryPath {
       const snap = this.s.qc.snapshot(d);
       const send = (versions: VersionSnapshot): void => {
         const fill: FillPlan = { decision: d, key, snapshot: versions, capture: new ResultCapture(this.s.qc.maxEntrySize), statusAt: -1, sentAt: performance.now() };
+        opts.onForward?.();
         this.s.forward(raw, { command, reader: this.s.reader('result'), fill, writes: null, analysis: a });
       };
       if (snap instanceof Promise) this.s.await(snap, send);

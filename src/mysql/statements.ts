@@ -14,6 +14,13 @@ export interface PreparedStatement {
   paramCount: number;
   /** Types from the last execute that bound them (2 bytes per parameter). */
   types: Buffer | null;
+  /**
+   * The types the server last received for this statement. An execute that
+   * says "same types as before" makes the server use these, so an execute
+   * binding other types must reach the server (it is never answered from
+   * cache): libmariadb sends types only on a statement's first execute.
+   */
+  upstreamTypes: Buffer | null;
   /** COM_STMT_SEND_LONG_DATA since the last execute/reset: values not in the execute packet. */
   longData: boolean;
 }
@@ -34,7 +41,7 @@ export class PreparedStatements {
   private lastId = -1;
 
   prepared(id: number, sql: string, paramCount: number, database: string | null = null, unsafe = false): void {
-    this.byId.set(id, { sql, database, unsafe, paramCount, types: null, longData: false });
+    this.byId.set(id, { sql, database, unsafe, paramCount, types: null, upstreamTypes: null, longData: false });
     this.lastId = id;
   }
 
