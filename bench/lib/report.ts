@@ -92,8 +92,9 @@ export function svg(report: Report): string {
   const left = 300;
   const width = 860;
   const top = 40;
-  const max = Math.max(2, ...bars.map((b) => b.vs_direct as number));
-  const x = (v: number) => left + (v / max) * (width - left - 70);
+  // Capped at 4×: a cached aggregate at 1 000× direct would flatten every other bar.
+  const max = Math.min(4, Math.max(2, ...bars.map((b) => b.vs_direct as number)));
+  const x = (v: number) => left + (Math.min(v, max) / max) * (width - left - 150);
   const colour: Record<string, string> = { sqlcached: '#4f46e5', ceiling: '#9ca3af', pgbouncer: '#f59e0b', pgpool: '#10b981' };
   const parts = bars.map((b, i) => {
     const y = top + i * rowH;
@@ -101,7 +102,7 @@ export function svg(report: Report): string {
     return [
       `<text x="${left - 8}" y="${y + 15}" text-anchor="end">${esc(`${b.case} · ${b.mode} · ${b.target}`)}</text>`,
       `<rect x="${left}" y="${y + 3}" width="${Math.max(1, x(v) - left)}" height="${rowH - 6}" fill="${colour[b.target] ?? '#6b7280'}"/>`,
-      `<text x="${x(v) + 6}" y="${y + 15}">${v.toFixed(2)}×</text>`,
+      `<text x="${x(v) + 6}" y="${y + 15}">${v.toFixed(2)}×${v > max ? ' (off scale)' : ''}</text>`,
     ].join('');
   });
   const height = top + bars.length * rowH + 20;
