@@ -219,12 +219,14 @@ async function staleReads(port: number): Promise<number> {
 async function memory(): Promise<void> {
   console.error('case memory: distinct results of 10 × cache.max_memory');
   // ~4 kB per result (pgbench's filler reads back empty, hence md5) over a
-  // million keys: a 10 s cell at a few thousand tps receives far more than
-  // 10 × 16 MiB of distinct results.
+  // million keys, and a transaction count rather than a duration: 12 × 16 MiB
+  // of results, so more than 10 × max_memory whatever the machine's speed.
   const maxMiB = 16;
+  const resultBytes = 4_200;
+  const perClient = Math.ceil((12 * maxMiB * 1048576) / resultBytes / clients);
   const p = await startSqlcached({ cache: `  default_ttl: 1h\n  max_memory: ${maxMiB}mb\n  max_entry_size: 1mb` });
   try {
-    const m = await run(p.pg!, 'simple', WIDE, Math.max(10, seconds));
+    const m = await pgbench({ port: p.pg!, database: DB, mode: 'simple', clients, seconds, script: WIDE, transactions: perClient });
     const stats = await p.stats();
     const peak = p.peakRss() / 1024 / 1024;
     record('memory', 'simple', 'sqlcached', m, `peak RSS ${peak.toFixed(0)} MiB, max_memory ${maxMiB} MiB`);

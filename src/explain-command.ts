@@ -100,6 +100,8 @@ export function formatExplanation(e: Explanation): string {
     rows.push(['rule', [e.rule]]);
   }
   rows.push(['invalidates', [typeof e.invalidates === 'string' ? e.invalidates : none(e.invalidates).join(', ')]]);
+  if (e.read_tables !== null && e.read_tables.join() !== e.reads.join()) rows.push(['read tables', [e.read_tables.join(', ')]]);
+  rows.push(['dependency graph', [e.dependency_graph]]);
   if (e.session_effects.length > 0) rows.push(['session effects', e.session_effects]);
   if (e.runtime_checks.length > 0) rows.push(['at run time', e.runtime_checks]);
 

@@ -17,6 +17,8 @@ export interface PgbenchRun {
   seconds: number;
   /** Custom script files (-f, each may carry pgbench's @weight); null = the built-in -S. */
   script: string | string[] | null;
+  /** Transactions per client (-t) instead of a duration (-T seconds). */
+  transactions?: number;
 }
 
 export interface Measured {
@@ -34,14 +36,14 @@ export async function pgbench(run: PgbenchRun): Promise<Measured> {
   const logDir = mkdtempSync(join(tmpdir(), 'sqlcached-pgbench-'));
   const args = [
     '-h', '127.0.0.1', '-p', String(run.port), '-U', 'postgres', '-n',
-    '-c', String(run.clients), '-j', '2', '-T', String(run.seconds), '-M', run.mode,
+    '-c', String(run.clients), '-j', '2', ...(run.transactions === undefined ? ['-T', String(run.seconds)] : ['-t', String(run.transactions)]), '-M', run.mode,
     '-l', '--sampling-rate', String(SAMPLING), '--log-prefix', join(logDir, 'tx'),
     ...(run.script === null ? ['-S'] : [run.script].flat().flatMap((f) => ['-f', f])),
     run.database,
   ];
   try {
     const out = await new Promise<string>((resolve, reject) => {
-      execFile('pgbench', args, { maxBuffer: 16 * 1024 * 1024, timeout: (run.seconds + 60) * 1000 }, (err, stdout, stderr) => {
+      execFile('pgbench', args, { maxBuffer: 16 * 1024 * 1024, timeout: (run.transactions === undefined ? run.seconds + 60 : 600) * 1000 }, (err, stdout, stderr) => {
         if (err) reject(new Error(`pgbench ${args.join(' ')} failed: ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
         else resolve(stdout);
       });

@@ -1,4 +1,4 @@
-// GET /explain?sql=…[&dialect=postgres|mysql]: what the proxy would do with a
+// GET /explain?sql=…[&dialect=postgres|mysql][&database=…]: what the proxy would do with a
 // statement (the same answer as `sqlcached explain --json`).
 
 import type { Dialect } from '../core/types.js';
@@ -25,6 +25,8 @@ export const explainRoute: Route = {
     // No dialect: the proxy's own (postgres, or mysql when it has only MySQL listeners), as the CLI does.
     const dialect = req.query.get('dialect');
     if (dialect !== null && !isDialect(dialect)) return errorResponse(400, 'bad dialect', { expected: 'postgres or mysql', got: dialect });
-    return { status: 200, json: dialect === null ? deps.explain(sql) : deps.explain(sql, dialect) };
+    // database: answer with that database's live dependency graph.
+    const database = req.query.get('database') ?? undefined;
+    return { status: 200, json: deps.explain(sql, dialect ?? undefined, database) };
   },
 };

@@ -14,7 +14,7 @@ export interface AdminDeps {
   /** Drop cached results: one table (in one database, or in all), or everything. */
   invalidate(req: { database?: string; table?: string; all?: boolean }): Promise<{ invalidated: string[] }>;
   /** What the proxy would do with a statement (GET /explain, same as `sqlcached explain`). */
-  explain?(sql: string, dialect?: Dialect): unknown;
+  explain?(sql: string, dialect?: Dialect, database?: string): unknown;
   /** Prometheus text (GET /metrics). */
   metrics?(): Promise<{ contentType: string; text: string }>;
   /** Re-read the config file (POST /reload, same as SIGHUP). */

@@ -12,6 +12,19 @@ import { TableVersions } from '../core/table-versions.js';
 /** Map slot, key string, snapshot arrays and the entry object, roughly. */
 const ENTRY_OVERHEAD_BYTES = 200;
 
+/**
+ * The bytes a cached Buffer keeps alive: a view into a larger ArrayBuffer
+ * (a slice of a socket read, up to 64 KiB) retains all of it for as long as
+ * the entry lives, so it weighs that much. Slices of Node's shared 8 KiB
+ * pool (Buffer.allocUnsafe, small Buffer.from) weigh their length: many
+ * small buffers share a slab, and charging each the whole slab would shrink
+ * the cache for bytes it does not own alone. ResultCapture.take() returns
+ * buffers of their own, so result bodies weigh exactly their length.
+ */
+function retainedBytes(buf: Buffer): number {
+  return buf.buffer.byteLength > Buffer.poolSize ? buf.buffer.byteLength : buf.length;
+}
+
 interface Stored {
   entry: CacheEntry;
   /** Date.now() after which the entry is dropped; 0 = never (TTL 0). */
@@ -62,7 +75,7 @@ export class MemoryStore implements Store {
     // A bump between the snapshot and now means the bytes may predate a write.
     if (!this.versions.isCurrent(entry.snapshot)) return false;
     const weight =
-      entry.key.length + (entry.head === null ? 0 : entry.head.length) + entry.body.length + ENTRY_OVERHEAD_BYTES;
+      entry.key.length + (entry.head === null ? 0 : retainedBytes(entry.head)) + retainedBytes(entry.body) + ENTRY_OVERHEAD_BYTES;
     const expiresAt = maxAgeMs > 0 ? this.now() + maxAgeMs : 0;
     return this.lru.set(entry.key, { entry, expiresAt }, weight);
   }

@@ -57,12 +57,21 @@ export interface AdminConfig {
   metricsTableLimit: number;
 }
 
+/** `dependencies:` — edges the catalog cannot show, and how often the
+ * catalog's own dependency graph is re-read for DDL made behind the proxy. */
+export interface DependenciesConfig {
+  refreshMs: number;
+  /** A write to `writes` also invalidates reads of each of `invalidates`. */
+  edges: Array<{ writes: string; invalidates: string[] }>;
+}
+
 export interface Config {
   /** The file it was read from, or null for built-in defaults. */
   file: string | null;
   listeners: ListenerConfig[];
   cache: CacheConfig;
   rules: RuleConfig[];
+  dependencies: DependenciesConfig;
   admin: AdminConfig;
   reload: { watch: boolean };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'; pretty: boolean };
@@ -185,6 +194,17 @@ const cacheSchema = mapping({
   redis: orDefault({}, redisSchema),
 });
 
+const tableNames = valid('a list of table names like [order_totals]', (v): v is string[] => Array.isArray(v) && v.length > 0 && v.every(isText));
+const edgeSchema = mapping({
+  writes: valid('a table name like orders', isText),
+  invalidates: z.preprocess((v) => (typeof v === 'string' ? [v] : v), tableNames),
+});
+const edgeList = z.array(edgeSchema, { error: 'a list of edges like { writes: orders, invalidates: [order_totals] }' });
+const dependenciesSchema = mapping({
+  refresh: unit(parseDuration).prefault('30s'),
+  edges: orDefault([], edgeList),
+});
+
 const MIN_TOKEN_LENGTH = 16;
 const TOKEN_EXPECTED = `a token of at least ${MIN_TOKEN_LENGTH} characters without spaces`;
 const isToken = (v: unknown): v is string => typeof v === 'string' && v.length >= MIN_TOKEN_LENGTH && /^\S+$/.test(v);
@@ -212,6 +232,8 @@ const fileSchema = mapping({
   ),
   cache: orDefault({}, cacheSchema),
   rules: orDefault([], z.array(ruleSchema, { error: 'a list of rules' })),
+  // The short form is the list of edges alone.
+  dependencies: orDefault({}, z.preprocess((v) => (Array.isArray(v) ? { edges: v } : v), dependenciesSchema)),
   admin: orDefault({}, adminSchema),
   reload: orDefault({}, reloadSchema),
   log: orDefault({}, logSchema),
@@ -226,6 +248,8 @@ const KNOWN_KEYS: Record<string, readonly string[]> = Object.fromEntries(
     cache: cacheSchema,
     'cache.redis': redisSchema,
     rules: ruleSchema,
+    dependencies: dependenciesSchema,
+    'dependencies.edges': edgeSchema,
     admin: adminSchema,
     reload: reloadSchema,
     log: logSchema,
@@ -256,7 +280,13 @@ export function validateConfig(
     // A misspelt key is usually the cause of whatever else is wrong: name it first.
     const issues = result.error.issues;
     const first = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
-    return { ok: false, problem: problemOf(first, raw) };
+    // The short form `dependencies: [ … ]` has no `edges` key to name.
+    const short = typeof raw === 'object' && Array.isArray((raw as Record<string, unknown>)['dependencies']);
+    const problem = problemOf(first, short ? { ...(raw as Record<string, unknown>), dependencies: { edges: (raw as Record<string, unknown>)['dependencies'] } } : raw);
+    if (short && problem.path.startsWith('dependencies.edges')) {
+      problem.path = `dependencies${problem.path.slice('dependencies.edges'.length)}`;
+    }
+    return { ok: false, problem };
   }
   const config = toConfig(result.data, file);
   const envToken = env[ADMIN_TOKEN_ENV];
@@ -301,6 +331,10 @@ function toConfig(parsed: z.output<typeof fileSchema>, file: string | null): Con
       cache: r.cache,
       ttlMs: r.ttl ?? null,
     })),
+    dependencies: {
+      refreshMs: parsed.dependencies.refresh,
+      edges: parsed.dependencies.edges.map((e) => ({ writes: e.writes, invalidates: e.invalidates })),
+    },
     admin: { listen: parsed.admin.listen, token: parsed.admin.token, metricsTableLimit: parsed.admin.metrics_table_limit },
     reload: { watch: parsed.reload.watch },
     log: { level: parsed.log.level, pretty: parsed.log.pretty },

@@ -31,6 +31,32 @@ export function cacheKey(p: CacheKeyParts): string {
   );
 }
 
+/**
+ * Everything of cacheKey(p) before the params part: the same for every
+ * execution of one statement in one session state, so a protocol layer can
+ * build it once and finish each key with cacheKeyWithParams. Together they
+ * make exactly cacheKey's string (the unit tests check it), so keys built
+ * either way match each other and every store, shared ones included.
+ *
+ * Returned flat: a key appended to it is then two pieces, not a rope of
+ * sixteen, when the store's Map flattens and hashes it.
+ */
+export function cacheKeyPrefix(p: Omit<CacheKeyParts, 'params'>): string {
+  const prefix =
+    `${p.dialect.length}:${p.dialect}${p.upstream.length}:${p.upstream}${p.database.length}:${p.database}` +
+    `${p.user.length}:${p.user}${p.contextKey.length}:${p.contextKey}${p.mode.length}:${p.mode}` +
+    `${p.keyText.length}:${p.keyText}`;
+  // ToNumber flattens a V8 cons string in place (the flatstr trick); the
+  // result (NaN: a prefix starts with a length and a colon) is not wanted.
+  void Number(prefix);
+  return prefix;
+}
+
+/** cacheKey's string from cacheKeyPrefix(p) and p.params. */
+export function cacheKeyWithParams(prefix: string, params: string): string {
+  return `${prefix}${params.length}:${params}`;
+}
+
 /** The inverse of cacheKey (tests, debugging); throws on a malformed key. */
 export function decodeCacheKey(key: string): string[] {
   const parts: string[] = [];

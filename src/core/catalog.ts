@@ -9,9 +9,20 @@
 // (scope → schema → name) and an intrusive recency list, so a lookup
 // allocates nothing.
 
+import type { DependencyGraph } from './dependency-graph.js';
 import type { BypassReason, Classification, TableRef } from './types.js';
 
 export type Volatility = 'immutable' | 'stable' | 'volatile';
+
+export interface FunctionInfo {
+  /** The worst over every overload and schema of the name. */
+  volatility: Volatility;
+  /** Tables its body reads (every overload), or null when a body cannot be
+   * analysed (another language, dynamic SQL, a call of a user function). */
+  reads: string[] | null;
+  /** Why `reads` is null. */
+  detail?: string;
+}
 
 export interface RelationInfo {
   /** Normalised table id, as the classifier names tables in reads/writes. */
@@ -23,8 +34,26 @@ export interface RelationInfo {
   /** Tables a write here changes too: FK ON DELETE/UPDATE CASCADE / SET NULL /
    * SET DEFAULT, transitively. */
   alsoInvalidates: string[];
-  /** User triggers we cannot analyse: a write here may change anything. */
+  /** User triggers we cannot analyse: a write here may change anything.
+   * Without a dependency graph only; with one, the graph decides. */
   invalidatesAll: boolean;
+  /** Not cacheable alone (a view, a partitioned table, an inheritance
+   * member), but a dependency graph of its database says what it reads. */
+  needsGraph?: boolean;
+}
+
+const MAX_GRAPHS = 1_000;
+
+export interface GraphSummary {
+  upstream: string;
+  database: string;
+  loaded: boolean;
+  age_s?: number;
+  relations?: number;
+  edges?: number;
+  /** Tables a write to which invalidates the whole database, and why (first 100). */
+  invalidates_everything?: Record<string, string>;
+  fallback?: string;
 }
 
 export interface CatalogMemoOptions {
@@ -50,7 +79,7 @@ interface ScopeMemo {
   scope: string;
   /** schema (null = unqualified) → name → fact. */
   relations: Map<string | null, Map<string, Node<RelationInfo>>>;
-  functions: Map<string, Node<Volatility>>;
+  functions: Map<string, Node<FunctionInfo>>;
   count: number;
 }
 
@@ -63,6 +92,12 @@ export class CatalogMemo {
   private head: Node<unknown> | null = null;
   private tail: Node<unknown> | null = null;
   private count = 0;
+  /** `${upstream}\0${database}` → its dependency graph (kept past its
+   * refresh time until replaced: a session inside a transaction cannot
+   * reload it, and an older graph beats none). */
+  private readonly graphs = new Map<string, DependencyGraph>();
+  private readonly generations = new Map<string, number>();
+  private readonly graphFailures = new Map<string, { message: string; at: number }>();
 
   constructor(opts: CatalogMemoOptions = {}) {
     this.ttlMs = opts.ttlMs ?? 30_000;
@@ -74,8 +109,73 @@ export class CatalogMemo {
     return this.read(this.scopes.get(scope)?.relations.get(ref.schema)?.get(ref.name));
   }
 
-  fn(scope: string, name: string): Volatility | undefined {
+  fn(scope: string, name: string): FunctionInfo | undefined {
     return this.read(this.scopes.get(scope)?.functions.get(name));
+  }
+
+  graph(upstream: string, database: string): DependencyGraph | undefined {
+    return this.graphs.get(`${upstream}\0${database}`);
+  }
+
+  /** The graph of the first upstream that has one for `database` (explain). */
+  graphOf(database: string): DependencyGraph | undefined {
+    for (const [key, g] of this.graphs) if (key.slice(key.indexOf('\0') + 1) === database) return g;
+    return undefined;
+  }
+
+  /** No graph yet, or one older than the refresh interval. */
+  graphStale(upstream: string, database: string): boolean {
+    const g = this.graphs.get(`${upstream}\0${database}`);
+    return g === undefined || this.now() - g.loadedAt >= this.ttlMs;
+  }
+
+  /**
+   * Counts forget() calls per database. A look-up sent before DDL and
+   * answered after it may describe the catalog before that DDL: what it
+   * taught is dropped when the count moved in between.
+   */
+  generation(upstream: string, database: string): number {
+    return this.generations.get(`${upstream}\0${database}`) ?? 0;
+  }
+
+  /** The graph could not be read (a failed look-up): decisions fall back to
+   * the conservative per-relation facts, and /stats says so. */
+  graphFailed(upstream: string, database: string, message: string): void {
+    this.graphFailures.set(`${upstream}\0${database}`, { message, at: this.now() });
+  }
+
+  /** /stats `dependencies`: each database's graph, or why there is none. */
+  graphSummaries(): GraphSummary[] {
+    const out: GraphSummary[] = [];
+    const keys = new Set([...this.graphs.keys(), ...this.graphFailures.keys()]);
+    for (const key of keys) {
+      const [upstream = '', database = ''] = key.split('\0');
+      const g = this.graphs.get(key);
+      const failure = this.graphFailures.get(key);
+      const summary: GraphSummary = { upstream, database, loaded: g !== undefined };
+      if (g !== undefined) {
+        Object.assign(summary, g.size, { age_s: Math.round((this.now() - g.loadedAt) / 1000) });
+        const opaque = [...g.edges.opaqueWrites].slice(0, 100);
+        if (opaque.length > 0) summary.invalidates_everything = Object.fromEntries(opaque);
+      }
+      if (failure !== undefined && (g === undefined || failure.at > g.loadedAt)) {
+        summary.fallback = `conservative rules (views, partitions and tables with triggers are not cached): ${failure.message}`;
+      }
+      out.push(summary);
+    }
+    return out;
+  }
+
+  learnGraph(upstream: string, database: string, graph: DependencyGraph): void {
+    const key = `${upstream}\0${database}`;
+    this.graphs.delete(key);
+    this.graphs.set(key, graph);
+    // One per database; a proxy in front of more than this many is unusual,
+    // and a dropped graph is only reloaded.
+    if (this.graphs.size > MAX_GRAPHS) {
+      const oldest = this.graphs.keys().next();
+      if (oldest.done !== true) this.graphs.delete(oldest.value);
+    }
   }
 
   learnRelations(scope: string, entries: Array<[TableRef, RelationInfo]>): void {
@@ -90,7 +190,7 @@ export class CatalogMemo {
     }
   }
 
-  learnFunctions(scope: string, entries: Array<[string, Volatility]>): void {
+  learnFunctions(scope: string, entries: Array<[string, FunctionInfo]>): void {
     const memo = this.memo(scope);
     for (const [name, volatility] of entries) this.write(memo, memo.functions, name, volatility);
   }
@@ -120,6 +220,8 @@ export class CatalogMemo {
   forget(upstream: string, database: string): void {
     const prefix = `${upstream}\0${database}\0`;
     const bare = `${upstream}\0${database}`;
+    this.graphs.delete(bare);
+    this.generations.set(bare, (this.generations.get(bare) ?? 0) + 1);
     for (const [scope, memo] of this.scopes) {
       if (scope !== bare && !scope.startsWith(prefix)) continue;
       for (const byName of memo.relations.values()) for (const node of byName.values()) this.unlink(node);
@@ -130,6 +232,8 @@ export class CatalogMemo {
 
   clear(): void {
     this.scopes.clear();
+    this.graphs.clear();
+    this.graphFailures.clear();
     this.head = this.tail = null;
     this.count = 0;
   }

@@ -5,6 +5,7 @@
 
 import type { Config } from '../config/schema.js';
 import { CatalogMemo, type RelationInfo } from './catalog.js';
+import type { DependencyGraph } from './dependency-graph.js';
 import { decide } from './decide.js';
 import type { StatementClassifier } from './query-cache.js';
 import { Rules } from './rules.js';
@@ -16,6 +17,8 @@ export interface ExplainInput {
   sql: string;
   /** Default: defaultDialect(config). */
   dialect?: Dialect;
+  /** A live database's dependency graph (GET /explain?database=…), and what to call it. */
+  graph?: { graph: DependencyGraph | undefined; database: string };
 }
 
 /** JSON-ready; the field names are a public contract (GET /explain, `explain --json`). */
@@ -37,8 +40,14 @@ export interface Explanation {
   /** 0 = until invalidated; null when not cached. */
   ttl_ms: number | null;
   ttl: string | null;
-  /** Tables a successful run bumps, or a sentence when it bumps more than tables. */
+  /** Tables a successful run bumps, or a sentence when it bumps more than tables;
+   * with a dependency graph, the write's whole closure. */
   invalidates: string[] | string;
+  /** When cached: every table whose versions the result carries (the tables
+   * under a view, a parent's children, what a function reads); else null. */
+  read_tables: string[] | null;
+  /** Which dependency graph answered: a live database's, or none. */
+  dependency_graph: string;
   session_effects: string[];
   /** What only the live catalog and session decide: may turn a yes into a no. */
   runtime_checks: string[];
@@ -59,10 +68,15 @@ export function explainStatement(input: ExplainInput): Explanation {
   const dialect = input.dialect ?? defaultDialect(config);
   const a = input.classifier.analyse(dialect, sql);
   const c = a.classification;
-  const d = decide(a, plainSession(dialect), {
+  const session = plainSession(dialect);
+  const catalog = plainCatalog(dialect, c.relations);
+  const live = input.graph?.graph;
+  if (live !== undefined) catalog.learnGraph(session.upstream, session.database, live);
+  const d = decide(a, session, {
     rules: new Rules(config.rules, config.cache.defaultTtlMs),
-    catalog: plainCatalog(dialect, c.relations),
+    catalog,
     inTransactions: config.cache.inTransactions,
+    extraEdges: new Map(config.dependencies.edges.map((e) => [e.writes, e.invalidates])),
   });
   const cached = d.action === 'cache';
   const reason = cached ? null : d.reason;
@@ -90,6 +104,13 @@ export function explainStatement(input: ExplainInput): Explanation {
     ttl_ms: ttlMs,
     ttl: ttlMs === null ? null : formatTtl(ttlMs),
     invalidates: invalidates(dialect, c, d),
+    read_tables: cached ? [...d.reads] : null,
+    dependency_graph:
+      input.graph === undefined
+        ? 'none: every relation is taken for a plain table (GET /explain?database=… uses the live graph of that database)'
+        : live === undefined
+          ? `none loaded yet for database ${input.graph.database} (it loads with the first statement through the proxy)`
+          : `database ${input.graph.database}, read ${Math.round((Date.now() - live.loadedAt) / 1000)} s ago`,
     session_effects: c.sessionEffects.filter((e) => e.type !== 'none').map(describeEffect),
     runtime_checks: runtimeChecks(dialect, config, c, d, reachesRuntime),
   };
@@ -165,7 +186,7 @@ function runtimeChecks(dialect: Dialect, config: Config, c: Classification, d: D
     out.push(
       my
         ? `relation kind: ${names}: each must be a base table; a view, system view, temporary table or a MERGE, FEDERATED, CONNECT, SPIDER or SEQUENCE table bypasses (relation-kind, system-catalog, temp-table)`
-        : `relation kind: ${names}: each must be a plain table or materialized view; a view, partitioned, inherited or foreign table, sequence, temporary table or one with row-level security bypasses (relation-kind, temp-table)`,
+        : `relation kind: ${names}: a plain table or materialized view is cached; a view, partitioned or inherited table is cached with the tables under it when the database's dependency graph is loaded (a view whose own query cannot be cached, or over a foreign table, bypasses); a foreign table, sequence, temporary table or one with row-level security bypasses (relation-kind, temp-table)`,
     );
     if (my && c.relations.some((r) => r.schema === null)) {
       out.push("database: unqualified tables resolve in the session's current database, where a rule naming db.table matches them too; with none selected it is not cached (unknown-relation)");
@@ -182,13 +203,15 @@ function runtimeChecks(dialect: Dialect, config: Config, c: Classification, d: D
     out.push(
       my
         ? `function volatility: ${list(c.functions)}: stored functions are never looked up on MySQL, so a statement calling one is always bypassed and may write anything (unknown-function)`
-        : `function volatility: ${list(c.functions)}: looked up in pg_proc; only IMMUTABLE is cached, STABLE bypasses (user-function), VOLATILE bypasses and invalidates the whole database. Shown here as not yet known`,
+        : `function volatility: ${list(c.functions)}: looked up in pg_proc; IMMUTABLE is cached, STABLE is cached when its SQL or PL/pgSQL body can be analysed (the tables it reads are versioned with the result) and bypasses otherwise (user-function), VOLATILE bypasses and invalidates the whole database. Shown here as not yet known`,
     );
   }
   // DDL and unknown writes invalidate the whole database anyway.
   if (d.action === 'bypass' && d.writes.length > 0 && !d.writesUnknown && c.kind !== 'ddl') {
     out.push(
-      `cascades and triggers: a write to ${list(d.writes)} also invalidates the tables its foreign keys cascade to (ON DELETE/UPDATE CASCADE, SET NULL, SET DEFAULT); user triggers${my ? ' or a view' : ''} make it invalidate ${WHOLE_DATABASE}`,
+      my
+        ? `cascades and triggers: a write to ${list(d.writes)} also invalidates the tables its foreign keys cascade to (ON DELETE/UPDATE CASCADE, SET NULL, SET DEFAULT); user triggers or a view make it invalidate ${WHOLE_DATABASE}`
+        : `dependencies: a write to ${list(d.writes)} also invalidates, from the database's dependency graph, views over it, its parents and the children it writes through, the tables its foreign keys cascade to (ON DELETE/UPDATE CASCADE, SET NULL, SET DEFAULT) and those its triggers write (PL/pgSQL bodies analysed); a trigger that cannot be analysed, a rule or a default calling a user function make it invalidate ${WHOLE_DATABASE}`,
     );
   }
   return out;

@@ -13,8 +13,9 @@ import type { Config } from '../config/schema.js';
 import type { Analysis } from '../sql/classifier.js';
 import { FailOpenStore, type StoreOp } from '../cache/fail-open.js';
 import { hasClockWord } from '../sql/volatile-literal.js';
-import { cacheKey } from './cache-key.js';
+import { cacheKey, cacheKeyPrefix } from './cache-key.js';
 import { CatalogMemo } from './catalog.js';
+import type { ExtraEdge } from './dependency-graph.js';
 import { decide } from './decide.js';
 import { Rules } from './rules.js';
 import { Stats } from './stats.js';
@@ -59,6 +60,8 @@ export class QueryCache {
    * write retires a table's. shape → tag, for every shape snapshotted.
    */
   private readonly shapeTags = new Map<string, string>();
+  /** `dependencies:` edges: written table → tables whose reads it invalidates. */
+  private extraEdgeMap: Map<string, string[]>;
   private shapesOverflow = false;
 
   constructor(opts: QueryCacheOptions) {
@@ -66,7 +69,9 @@ export class QueryCache {
     this.classifier = opts.classifier;
     this.log = opts.log;
     this.stats = new Stats({ maxTableLabels: opts.config.admin.metricsTableLimit });
-    this.catalog = new CatalogMemo(opts.catalogTtlMs === undefined ? {} : { ttlMs: opts.catalogTtlMs });
+    // Catalog facts and dependency graphs are re-read every dependencies.refresh.
+    this.catalog = new CatalogMemo({ ttlMs: opts.catalogTtlMs ?? opts.config.dependencies.refreshMs });
+    this.extraEdgeMap = extraEdgeMap(opts.config);
     this.rules = new Rules(opts.config.rules, opts.config.cache.defaultTtlMs);
     const failOpen: ConstructorParameters<typeof FailOpenStore>[1] = {
       onError: (err: unknown, op: StoreOp) => {
@@ -108,6 +113,7 @@ export class QueryCache {
       rules: this.rules,
       catalog: this.catalog,
       inTransactions: this.config.cache.inTransactions,
+      extraEdges: this.extraEdgeMap,
     });
     if (d.action === 'bypass') {
       const c = a.classification;
@@ -126,6 +132,26 @@ export class QueryCache {
       mode,
       keyText,
       params,
+    });
+  }
+
+  /**
+   * key() without its params part, for a protocol layer that runs one
+   * statement many times: keyPrefix(s, mode, keyText) + the params part
+   * (cacheKeyWithParams) is exactly key(s, mode, keyText, params). Building
+   * the whole 8-part key per lookup was ~16 % of the CPU of an extended-
+   * protocol hit with its flattening, hashing and compares (perf, pgbench
+   * -M extended, 2 lookups a batch).
+   */
+  keyPrefix(s: SessionView, mode: string, keyText: string): string {
+    return cacheKeyPrefix({
+      dialect: s.dialect,
+      upstream: s.upstream,
+      database: s.database,
+      user: s.user,
+      contextKey: s.contextKey,
+      mode,
+      keyText,
     });
   }
 
@@ -171,8 +197,8 @@ export class QueryCache {
   /**
    * A write was acknowledged by the database: call before relaying the
    * acknowledgement. The tables it wrote are bumped, or the whole database
-   * when they are unknown or it is DDL naming no table; after DDL or unknown
-   * writes the catalog facts of that database are forgotten.
+   * when they are unknown or it is DDL naming no table; after DDL (or what
+   * may run DDL) the catalog facts of that database are forgotten.
    */
   afterWrite(
     upstream: string,
@@ -181,7 +207,10 @@ export class QueryCache {
     writesUnknown: boolean,
     ddl: boolean,
   ): MaybePromise<void> {
-    if (ddl || writesUnknown) this.catalog.forget(upstream, database);
+    // The session sets `ddl` for DDL and for code that may run DDL (CALL, DO,
+    // volatile functions): forgetting after every unknown write would also
+    // drop what concurrent look-ups are learning, which keeps writes unknown.
+    if (ddl) this.catalog.forget(upstream, database);
     this.remember(database);
     // Any DDL invalidates the whole database: beyond the tables it names it
     // can change what other statements return (a renamed table in a regclass
@@ -263,6 +292,17 @@ export class QueryCache {
   reload(config: Config): void {
     this.rules = new Rules(config.rules, config.cache.defaultTtlMs);
     this.config = config;
+    const edges = extraEdgeMap(config);
+    if (JSON.stringify([...edges]) !== JSON.stringify([...this.extraEdgeMap])) {
+      this.extraEdgeMap = edges;
+      // Graphs hold the YAML edges too: rebuilt on the next statement.
+      this.catalog.clear();
+    }
+  }
+
+  /** `dependencies:` edges, in the form DependencyGraph takes. */
+  get extraEdges(): ExtraEdge[] {
+    return [...this.extraEdgeMap].map(([writes, invalidates]) => ({ writes, invalidates: [...invalidates] }));
   }
 
   usage(): StoreUsage {
@@ -360,4 +400,12 @@ export function shapePattern(pattern: string): (shape: string) => boolean {
     }
     return true;
   };
+}
+
+/** The config's `dependencies:` edges by written table (names as given, so
+ * `orders` also matches a MySQL write of `app.orders`: decide.ts). */
+function extraEdgeMap(config: Config): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const e of config.dependencies.edges) m.set(e.writes, [...new Set([...(m.get(e.writes) ?? []), ...e.invalidates])]);
+  return m;
 }

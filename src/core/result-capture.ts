@@ -33,10 +33,17 @@ export class ResultCapture {
     return this.size;
   }
 
-  /** The whole response, or null if it was refused. */
+  /**
+   * The whole response, or null if it was refused. Copied into an
+   * ArrayBuffer of its own: Buffer.from and Buffer.concat cut anything under
+   * 4 KiB from Node's shared 8 KiB pool, and a cached slice pins its whole
+   * slab for as long as the entry lives, more than the store weighs it at.
+   */
   take(): Buffer | null {
     if (this.refused !== null) return null;
-    const out = this.pieces.length === 1 ? Buffer.from(this.pieces[0]!) : Buffer.concat(this.pieces, this.size);
+    const out = Buffer.allocUnsafeSlow(this.size);
+    let at = 0;
+    for (const piece of this.pieces) at += piece.copy(out, at);
     this.pieces = [];
     return out;
   }

@@ -180,6 +180,8 @@ export type Decision =
       /** Tables to invalidate after the database acknowledges it. */
       writes: string[];
       writesUnknown: boolean;
+      /** DDL, or code that may run DDL: what the catalog taught is forgotten after it. */
+      catalogMayChange?: boolean;
     };
 
 /** The `action: 'cache'` member of Decision. */

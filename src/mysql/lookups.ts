@@ -7,7 +7,9 @@
 // naming tables, outside any transaction.
 
 import type { RelationInfo } from '../core/catalog.js';
-import type { TableRef } from '../core/types.js';
+import { emptyEdges, type GraphEdges } from '../core/dependency-graph.js';
+import type { Classification, TableRef } from '../core/types.js';
+import { classifyMysql } from '../sql/mysql-parser.js';
 import { payloadStart, type Packet } from './framer.js';
 import { packet, readLenenc } from './protocol.js';
 import { keyedVariables } from './session-context.js';
@@ -128,8 +130,16 @@ function refine(info: RelationInfo, id: string, row: string[]): void {
   if (type === 'SYSTEM VIEW') Object.assign(info, { cacheable: false, reason: 'system-catalog', detail: id });
   else if (type === 'TEMPORARY') Object.assign(info, { cacheable: false, reason: 'temp-table', detail: id });
   else if (type !== 'BASE TABLE' && type !== 'SYSTEM VERSIONED') {
-    // A write through a view lands in tables it does not name (until the dependency graph knows them).
-    Object.assign(info, { cacheable: false, reason: 'relation-kind', detail: `${id} is a ${type.toLowerCase()}`, invalidatesAll: true });
+    // A view reads, and a write through it lands in, tables it does not name:
+    // cacheable only with the dependency graph, which knows them (decide.ts).
+    const needsGraph = type === 'VIEW';
+    Object.assign(info, {
+      cacheable: false,
+      reason: 'relation-kind',
+      detail: `${id} is a ${type.toLowerCase()}${needsGraph ? ' and the dependency graph is not loaded' : ''}`,
+      invalidatesAll: true,
+      needsGraph,
+    });
   } else if (FOREIGN_ENGINES.has(engine)) {
     Object.assign(info, { cacheable: false, reason: 'relation-kind', detail: `${id} uses the ${engine} engine` });
   }
@@ -148,4 +158,95 @@ function closure(id: string, cascades: Map<string, string[]>): string[] {
   }
   seen.delete(id);
   return [...seen];
+}
+
+// ---- the dependency graph (core/dependency-graph.ts) of the whole server ----
+// Table ids are `db.table` server-wide, so one graph per upstream: views and
+// what they read (VIEW_DEFINITION, classified), triggers and what they write
+// (ACTION_STATEMENT, classified), cascading foreign keys, and tables whose
+// rows live elsewhere. information_schema shows only what the user may see:
+// without SELECT and TRIGGER on *.* no graph is built (conservative rules).
+
+const SYSTEM_SCHEMAS = `('mysql', 'sys', 'information_schema', 'performance_schema')`;
+
+export function graphLookupSql(): string {
+  return (
+    `SELECT 'p', COUNT(DISTINCT u.PRIVILEGE_TYPE), '', '', '' FROM information_schema.USER_PRIVILEGES u ` +
+    `WHERE u.GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''') ` +
+    `AND u.PRIVILEGE_TYPE IN ('SELECT', 'TRIGGER') ` +
+    `UNION ALL SELECT 'gv', v.TABLE_SCHEMA, v.TABLE_NAME, v.VIEW_DEFINITION, '' FROM information_schema.VIEWS v WHERE v.TABLE_SCHEMA NOT IN ${SYSTEM_SCHEMAS} ` +
+    `UNION ALL SELECT 'gt', g.EVENT_OBJECT_SCHEMA, g.EVENT_OBJECT_TABLE, g.TRIGGER_NAME, g.ACTION_STATEMENT FROM information_schema.TRIGGERS g ` +
+    `UNION ALL SELECT 'gf', r.UNIQUE_CONSTRAINT_SCHEMA, r.REFERENCED_TABLE_NAME, r.CONSTRAINT_SCHEMA, r.TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS r ` +
+    `WHERE r.UPDATE_RULE NOT IN ('RESTRICT', 'NO ACTION') OR r.DELETE_RULE NOT IN ('RESTRICT', 'NO ACTION') ` +
+    `UNION ALL SELECT 'gk', t.TABLE_SCHEMA, t.TABLE_NAME, IFNULL(t.ENGINE, ''), t.TABLE_TYPE FROM information_schema.TABLES t ` +
+    `WHERE t.TABLE_SCHEMA NOT IN ${SYSTEM_SCHEMAS} AND LOWER(IFNULL(t.ENGINE, '')) IN ('mrg_myisam', 'federated', 'connect', 'spider', 'sequence') ` +
+    `LIMIT 18446744073709551615`
+  );
+}
+
+/** The edges, or why the graph cannot be trusted (the user does not see everything). */
+export function readMysqlGraph(rows: string[][]): GraphEdges | string {
+  const e = emptyEdges();
+  const add = (m: Map<string, Set<string>>, k: string, v: string): void => {
+    let s = m.get(k);
+    if (s === undefined) m.set(k, (s = new Set()));
+    s.add(v);
+  };
+  let seesAll = false;
+  for (const r of rows) {
+    const [kind, schema, name, a, b] = r;
+    if (kind === 'p') {
+      seesAll = Number(schema) >= 2;
+      continue;
+    }
+    if (schema === undefined || name === undefined || schema === SQL_NULL || name === SQL_NULL) continue;
+    const id = tableId(schema, name);
+    if (kind === 'gv') {
+      e.kinds.set(id, 'view');
+      const def = a === undefined || a === SQL_NULL ? '' : a;
+      // Without SHOW VIEW the definition reads empty: neither what it reads
+      // nor where a write through it lands is known.
+      if (def.trim() === '') {
+        e.viewRefusals.set(id, `the definition of view ${id} is not visible to this user`);
+        e.opaqueWrites.set(id, `view ${id}: its definition is not visible to this user`);
+        continue;
+      }
+      const c = classifyMysql(def, { backslashEscapes: true });
+      for (const t of c.reads) add(e.viewReads, id, qualified(schema, t));
+      const refusal = viewRefusal(c);
+      if (refusal !== null) e.viewRefusals.set(id, `view ${id}: ${refusal}`);
+    } else if (kind === 'gt') {
+      const effect = triggerWrites(b === undefined || b === SQL_NULL ? '' : b);
+      if (typeof effect === 'string') {
+        if (!e.opaqueWrites.has(id)) e.opaqueWrites.set(id, `trigger ${a ?? '?'} on ${id}: ${effect}`);
+      } else for (const t of effect) add(e.triggerWrites, id, qualified(schema, t));
+    } else if (kind === 'gf' && a !== undefined && b !== undefined && a !== SQL_NULL && b !== SQL_NULL) {
+      add(e.cascades, id, tableId(a, b));
+    } else if (kind === 'gk') {
+      e.kinds.set(id, 'foreign');
+    }
+  }
+  if (!seesAll) return 'this user cannot see every view, trigger and foreign key (it needs SELECT and TRIGGER on *.*)';
+  return e;
+}
+
+/** `t` as read in a body running in `schema`: unqualified names resolve there. */
+function qualified(schema: string, t: string): string {
+  return t.includes('.') ? t : tableId(schema, t);
+}
+
+function viewRefusal(c: Classification): string | null {
+  if (c.functions.length > 0) return `it calls ${c.functions[0]}`;
+  if (!c.cacheable && c.reason !== 'no-table') return `${c.reason ?? c.kind}${c.detail ? ` (${c.detail})` : ''}`;
+  return null;
+}
+
+/** A trigger body (one statement, or BEGIN … END): the tables it writes, or why that cannot be known. */
+function triggerWrites(body: string): string[] | string {
+  const compound = /^\s*BEGIN\b([\s\S]*)\bEND\s*;?\s*$/i.exec(body);
+  const c = classifyMysql(compound === null ? body : compound[1]!, { backslashEscapes: true });
+  if (c.writesUnknown) return `it may write tables it does not name (${c.detail ?? c.reason ?? c.kind})`;
+  if (c.kind === 'ddl') return 'it runs DDL';
+  if (c.functions.length > 0) return `it calls ${c.functions[0]}`;
+  return c.writes;
 }

@@ -106,6 +106,12 @@ export function runMysqlStartup(socket: net.Socket, opts: MysqlStartupOptions): 
       client.off('close', onClientGone);
       upstream.off('error', onUpstreamError);
       upstream.off('close', onUpstreamClose);
+      // A write made before now can still fail on a later tick (EPIPE is
+      // emitted from process.nextTick): that error must find a listener, or
+      // it would take the whole proxy down. The session sees the socket
+      // destroyed; a failed login has nothing left to do with it.
+      client.on('error', () => undefined);
+      upstream.on('error', () => undefined);
       if (result === null) {
         upstream.destroy();
         client.end();

@@ -7,14 +7,18 @@
 // sent (session-lookups.ts): a cancel or statement_timeout hitting it there
 // would abort that transaction.
 
-import type { RelationInfo, Volatility } from '../core/catalog.js';
+import type { FunctionInfo, RelationInfo, Volatility } from '../core/catalog.js';
+import type { GraphEdges } from '../core/dependency-graph.js';
 import type { TableRef } from '../core/types.js';
+import { functionReads, graphSql, readGraphRows } from './dependency-lookup.js';
 import { LOOKED_UP_SETTINGS } from './session-context.js';
 
 export interface LookupRequest {
   settings: boolean;
   relations: TableRef[];
   functions: string[];
+  /** The database's dependency graph (dependency-lookup.ts). */
+  graph?: boolean;
 }
 
 export interface LookupResult {
@@ -25,7 +29,8 @@ export interface LookupResult {
   shadowed: Map<string, Volatility> | null;
   userOperators: Set<string> | null;
   relations: Array<[TableRef, RelationInfo]>;
-  functions: Array<[string, Volatility]>;
+  functions: Array<[string, FunctionInfo]>;
+  graph: GraphEdges | null;
 }
 
 /** E'' literals mean the same whatever standard_conforming_strings says. */
@@ -54,6 +59,9 @@ const WRITING_DEFAULTS = `SELECT 1 FROM pg_catalog.pg_depend dep
 // referencing one: CASCADE, SET NULL, SET DEFAULT (on delete or update).
 const CASCADING = `(k.confdeltype IN ('c','n','d') OR k.confupdtype IN ('c','n','d'))`;
 
+const GRAPH_LOCK_TIMEOUT = '1s';
+const GRAPH_STATEMENT_TIMEOUT = '10s';
+
 export function lookupSql(req: LookupRequest): string {
   const parts: string[] = [];
   if (req.settings) {
@@ -81,7 +89,8 @@ export function lookupSql(req: LookupRequest): string {
           CASE WHEN c.relhassubclass THEN 'has-children' END,
           CASE WHEN c.relispartition OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) THEN 'is-child' END,
           CASE WHEN c.relnamespace = pg_catalog.pg_my_temp_schema() THEN 'temp' END,
-          CASE WHEN c.relhasrules OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) THEN 'triggers' END,
+          CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w WHERE w.ev_class = c.oid AND w.ev_type <> '1')
+                 OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) THEN 'triggers' END,
           CASE WHEN c.relrowsecurity THEN 'row-security' END,
           CASE WHEN EXISTS (${WRITING_DEFAULTS}) THEN 'triggers' END),
         (WITH RECURSIVE dep(oid) AS (
@@ -90,7 +99,8 @@ export function lookupSql(req: LookupRequest): string {
             SELECT k.conrelid FROM pg_catalog.pg_constraint k JOIN dep ON k.confrelid = dep.oid WHERE k.contype = 'f' AND ${CASCADING})
          SELECT CASE WHEN count(*) = 0 THEN NULL ELSE
            pg_catalog.array_to_json(pg_catalog.array_agg(r.relname::text))::text
-           || CASE WHEN bool_or(r.relhasrules OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = r.oid AND NOT t.tgisinternal)) THEN '!' ELSE '' END END
+           || CASE WHEN bool_or(EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w WHERE w.ev_class = r.oid AND w.ev_type <> '1')
+                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = r.oid AND NOT t.tgisinternal)) THEN '!' ELSE '' END END
          FROM dep JOIN pg_catalog.pg_class r ON r.oid = dep.oid)
        FROM unnest(ARRAY[${regs}]::pg_catalog.oid[]) WITH ORDINALITY AS o(oid, n)
        LEFT JOIN pg_catalog.pg_class c ON c.oid = o.oid`,
@@ -112,9 +122,24 @@ export function lookupSql(req: LookupRequest): string {
           WHERE p.proname = f.n
              OR p.proname = pg_catalog.split_part(f.n, '.', pg_catalog.array_length(pg_catalog.string_to_array(f.n, '.'), 1))
              OR p.proname = pg_catalog.substr(f.n, pg_catalog.strpos(f.n, '.') + 1)),
-        NULL::text, NULL::text
+        -- Every overload's body (what it reads): [[language, definition], …]
+        (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(l.lanname,
+                  CASE WHEN l.lanname IN ('plpgsql', 'sql') AND p.prokind = 'f' THEN pg_catalog.pg_get_functiondef(p.oid) END))::text
+          FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+          WHERE p.proname = f.n
+             OR p.proname = pg_catalog.split_part(f.n, '.', pg_catalog.array_length(pg_catalog.string_to_array(f.n, '.'), 1))
+             OR p.proname = pg_catalog.substr(f.n, pg_catalog.strpos(f.n, '.') + 1)),
+        NULL::text
        FROM unnest(ARRAY[${names}]::text[]) AS f(n)`,
     );
+  }
+  if (req.graph === true) {
+    // pg_get_viewdef takes a share lock on every table under the view: a
+    // migration holding one must not stall a client's statement behind the
+    // proxy's look-up. It fails fast instead; decisions stay conservative
+    // until the next try. (SET LOCAL: the statements of one Query message
+    // run in one implicit transaction; these settings end with it.)
+    return `SET LOCAL lock_timeout = '${GRAPH_LOCK_TIMEOUT}'; SET LOCAL statement_timeout = '${GRAPH_STATEMENT_TIMEOUT}';\n${[...parts, ...graphSql()].join('\nUNION ALL\n')}`;
   }
   return parts.join('\nUNION ALL\n');
 }
@@ -144,14 +169,20 @@ function relationInfo(ref: TableRef, kind: string | null, flags: string, cascade
   if (flagSet.has('temp')) return { ...base, cacheable: false, reason: 'temp-table', detail: ref.name };
   // Policies may read other tables or settings the key does not hold.
   if (flagSet.has('row-security')) return { ...base, cacheable: false, reason: 'relation-kind', detail: `${ref.name} has row-level security` };
+  // A view reads its base tables, a parent its children, and a write to a
+  // child changes its parent: cacheable only with the database's dependency
+  // graph, which says what a read of it reads (decide.ts).
+  // Without the graph, a write through one of these lands where the proxy
+  // cannot see (base tables, children): the whole database is invalidated.
+  if (kind === 'v' || kind === 'p') {
+    return { ...base, invalidatesAll: true, cacheable: false, needsGraph: true, reason: 'relation-kind', detail: `${ref.name} is a ${KIND_NAMES[kind] ?? kind} and the dependency graph is not loaded` };
+  }
   // A materialized view changes only on REFRESH, which bumps it: cacheable.
   if (kind !== 'r' && kind !== 'm') {
     return { ...base, cacheable: false, reason: 'relation-kind', detail: `${ref.name} is a ${KIND_NAMES[kind] ?? kind}` };
   }
-  // Reads of a parent read its children and a write to a child changes the
-  // parent: until the dependency graph follows inheritance, neither is cached.
   if (flagSet.has('has-children') || flagSet.has('is-child')) {
-    return { ...base, cacheable: false, reason: 'relation-kind', detail: `${ref.name} is part of an inheritance tree` };
+    return { ...base, invalidatesAll: true, cacheable: false, needsGraph: true, reason: 'relation-kind', detail: `${ref.name} is part of an inheritance tree and the dependency graph is not loaded` };
   }
   return { ...base, cacheable: true };
 }
@@ -166,8 +197,15 @@ export function readLookup(req: LookupRequest, rows: Array<Array<string | null>>
     userOperators: req.settings ? new Set() : null,
     relations: [],
     functions: [],
+    graph: null,
   };
-  for (const [k, n, a, b, c] of rows) {
+  const graphRows: Array<Array<string | null>> = [];
+  for (const row of rows) {
+    const [k, n, a, b, c] = row;
+    if (k !== undefined && k !== null && k.startsWith('g')) {
+      graphRows.push(row);
+      continue;
+    }
     if (k === 's' && n && a !== null && a !== undefined) result.settings?.set(n, a);
     else if (k === 'b' && n) result.shadowed?.set(n, VOLATILITY[a ?? 'v'] ?? 'volatile');
     else if (k === 'o' && n) result.userOperators?.add(n);
@@ -176,8 +214,30 @@ export function readLookup(req: LookupRequest, rows: Array<Array<string | null>>
       if (ref) result.relations.push([ref, relationInfo(ref, a ?? null, b ?? '', c ?? null)]);
     } else if (k === 'f' && n) {
       // No such function: the statement fails anyway; volatile is the safe answer.
-      result.functions.push([n, VOLATILITY[a ?? 'v'] ?? 'volatile']);
+      result.functions.push([n, functionInfo(VOLATILITY[a ?? 'v'] ?? 'volatile', b ?? null)]);
     }
   }
+  if (req.graph === true) result.graph = readGraphRows(graphRows);
   return result;
+}
+
+/** Volatility and, from every overload's body, the tables the function reads. */
+function functionInfo(volatility: Volatility, bodies: string | null): FunctionInfo {
+  // Volatile: never cached, its body does not matter.
+  if (volatility === 'volatile') return { volatility, reads: null, detail: 'it is volatile' };
+  let overloads: unknown;
+  try {
+    overloads = bodies === null ? [] : JSON.parse(bodies);
+  } catch {
+    overloads = null;
+  }
+  if (!Array.isArray(overloads)) return { volatility, reads: null, detail: 'its definition could not be read' };
+  const reads = new Set<string>();
+  for (const o of overloads) {
+    const [language, definition] = Array.isArray(o) ? (o as unknown[]) : [];
+    const r = functionReads(typeof language === 'string' ? language : 'unknown', typeof definition === 'string' ? definition : null);
+    if (typeof r === 'string') return { volatility, reads: null, detail: r };
+    for (const t of r) reads.add(t);
+  }
+  return { volatility, reads: [...reads] };
 }

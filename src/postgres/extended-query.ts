@@ -12,6 +12,7 @@
 
 import type { Analysis, CacheDecision, Decision } from '../core/types.js';
 import type { CacheEntry } from '../cache/store.js';
+import { cacheKeyWithParams } from '../core/cache-key.js';
 import { decodeBind, decodeClose, decodeDescribe, decodeExecute, decodeParse } from './frontend-codec.js';
 import { FrontendCode, type Bind, type Frame } from './messages.js';
 import { emptyWrites, hasWrites, isNeutral, mayChangeSettings, mergeWrites, type BatchItem, type Expectation, type FillPlan } from './pipeline.js';
@@ -27,6 +28,8 @@ export class ExtendedQuery {
   /** name → signature of what the server really has prepared. */
   private readonly upstreamHas = new Map<string, string>();
   private batch: Batch | null = null;
+  /** The statement the last Parse made (see statement()). */
+  private lastParsed: Statement | null = null;
 
   constructor(private readonly s: PgSession) {}
 
@@ -232,9 +235,20 @@ export class ExtendedQuery {
   }
 
   private statement(name: string, sql: string, paramTypes: number[]): Statement {
-    const analysis = this.s.qc.analyse('postgres', sql, { backslashEscapes: this.s.ctx.backslashEscapes });
+    const escapes = this.s.ctx.backslashEscapes;
+    // Drivers Parse the same unnamed statement before every Bind (pgbench
+    // -M extended, node-postgres, JDBC until prepareThreshold): the last
+    // one parsed is taken again when nothing that makes a Statement
+    // differs, so its analysis and key prefixes are reused too.
+    const last = this.lastParsed;
+    if (last !== null && last.sql === sql && last.name === name && last.escapes === escapes && sameTypes(last.paramTypes, paramTypes)) {
+      return last;
+    }
+    const analysis = this.s.qc.analyse('postgres', sql, { backslashEscapes: escapes });
     const typesKey = paramTypes.join(',');
-    return { name, sql, paramTypes, typesKey, signature: `${typesKey}\u0000${sql}`, analysis };
+    const st: Statement = { name, sql, paramTypes, typesKey, signature: `${typesKey}\u0000${sql}`, analysis, escapes, keys: null };
+    this.lastParsed = st;
+    return st;
   }
 
   private portal(statement: Statement, f: Frame, bind: Bind): Portal {
@@ -251,17 +265,26 @@ export class ExtendedQuery {
   }
 
   private decideOnce(b: Batch, st: Statement): Decision {
-    let d = b.decisions.get(st);
+    let d = b.decisions?.get(st);
     if (d === undefined) {
       d = st.sql.includes('\uFFFD') ? this.s.refuse(st.analysis, 'encoding') : this.s.decide(st.analysis);
-      b.decisions.set(st, d);
+      (b.decisions ??= new Map()).set(st, d);
       if (d.action === 'bypass') this.s.trace(d, null);
     }
     return d;
   }
 
+  /**
+   * QueryCache.key(view, mode, keyText, `${typesKey}\0${params}`), with the
+   * part before the params built once per statement, mode and session view
+   * (a new view object whenever anything a key holds changes).
+   */
   private keyFor(st: Statement, mode: 'E' | 'DS' | 'DP', params: string): string {
-    return this.s.qc.key(this.s.view(), mode, st.analysis.shaped.keyText, `${st.typesKey}\u0000${params}`);
+    const view = this.s.view();
+    let keys = st.keys;
+    if (keys === null || keys.view !== view) keys = st.keys = { view, E: null, DS: null, DP: null };
+    const prefix = (keys[mode] ??= this.s.qc.keyPrefix(view, mode, st.analysis.shaped.keyText));
+    return cacheKeyWithParams(prefix, `${st.typesKey}\u0000${params}`);
   }
 
   // ---- Flush after Parse [+ Describe S]: postgres.js asks for the statement's
@@ -302,7 +325,7 @@ export class ExtendedQuery {
       const need = this.s.lookups.needed(st.analysis.classification);
       if (need !== null) return this.s.lookups.run(need);
     }
-    if (retried) b.decisions.delete(st); // decide again with what the look-up taught
+    if (retried) b.decisions?.delete(st); // decide again with what the look-up taught
     const d = this.decideOnce(b, st);
     if (d.action !== 'cache') return this.forwardAll(b, sync);
     const keys = {
@@ -328,7 +351,7 @@ export class ExtendedQuery {
       const snapshot = this.s.qc.snapshot(d);
       if (snapshot instanceof Promise) {
         return snapshot.then((v): Step => {
-          b.snapshots.set(d, v);
+          (b.snapshots ??= new Map()).set(d, v);
           this.forwardAll(b, sync);
           return 'done';
         });
@@ -397,17 +420,17 @@ export class ExtendedQuery {
   /** The statement a name means for this batch: its own pending Parse or
    * Close first, then what the client was told before. */
   private current(b: Batch, name: string): Statement | undefined {
-    const pending = b.pending.get(name);
+    const pending = b.pending?.get(name);
     return pending === undefined ? this.statements.get(name) : (pending ?? undefined);
   }
 
   /** Prepares `st` upstream first when the server does not have this text
    * under this name (the client Parsed it in a batch answered from cache). */
   private ensureUpstream(b: Batch, st: Statement): void {
-    const has = b.pendingUpstream.has(st.name) ? b.pendingUpstream.get(st.name) : this.upstreamHas.get(st.name);
+    const has = b.pendingUpstream?.has(st.name) === true ? b.pendingUpstream.get(st.name) : this.upstreamHas.get(st.name);
     if (has === st.signature) return;
     this.s.sendUpstream(encodeParse(st.name, st.sql, st.paramTypes));
-    b.pendingUpstream.set(st.name, st.signature);
+    (b.pendingUpstream ??= new Map()).set(st.name, st.signature);
     b.item!.expect.push({
       kind: 'lazy-parse',
       fill: null,
@@ -427,8 +450,8 @@ export class ExtendedQuery {
         const st = b.parse?.name === p.name && b.parse.sql === p.sql ? b.parse : this.statement(p.name, p.sql, p.paramTypes);
         const c = st.analysis.classification;
         if (c.kind === 'other' || c.kind === 'session-set') this.materialize(b); // EXECUTE x, DEALLOCATE x…
-        b.pending.set(p.name, st);
-        b.pendingUpstream.set(p.name, st.signature);
+        (b.pending ??= new Map()).set(p.name, st);
+        (b.pendingUpstream ??= new Map()).set(p.name, st.signature);
         // The name takes this text only if the server accepts the Parse.
         expect('parse', null, null, () => {
           this.statements.set(p.name, st);
@@ -441,9 +464,9 @@ export class ExtendedQuery {
         const st = this.current(b, bind.statement);
         if (st !== undefined) {
           this.ensureUpstream(b, st);
-          b.portals.set(bind.portal, this.portal(st, f, bind));
+          (b.portals ??= new Map()).set(bind.portal, this.portal(st, f, bind));
         } else {
-          b.portals.delete(bind.portal);
+          b.portals?.delete(bind.portal);
         }
         expect('bind');
         break;
@@ -458,7 +481,7 @@ export class ExtendedQuery {
             fill = this.fillPlan(b, st, 'DS', '');
           }
         } else {
-          const portal = b.portals.get(d.name);
+          const portal = b.portals?.get(d.name);
           if (portal !== undefined && !portal.volatile) fill = this.fillPlan(b, portal.statement, 'DP', portal.params);
         }
         expect('describe', fill);
@@ -466,7 +489,7 @@ export class ExtendedQuery {
       }
       case FrontendCode.Execute: {
         const ex = decodeExecute(f.buf, f.start, f.end);
-        const portal = b.portals.get(ex.portal);
+        const portal = b.portals?.get(ex.portal);
         if (portal === undefined) {
           // A portal from an earlier batch (cursor): anything may happen.
           const w = emptyWrites();
@@ -493,14 +516,14 @@ export class ExtendedQuery {
       case FrontendCode.Close: {
         const c = decodeClose(f.buf, f.start, f.end);
         if (c.target === 'S') {
-          b.pending.set(c.name, null);
-          b.pendingUpstream.set(c.name, null);
+          (b.pending ??= new Map()).set(c.name, null);
+          (b.pendingUpstream ??= new Map()).set(c.name, null);
           expect('close', null, null, () => {
             this.statements.delete(c.name);
             this.upstreamHas.delete(c.name);
           });
         } else {
-          b.portals.delete(c.name);
+          b.portals?.delete(c.name);
           expect('close');
         }
         break;
@@ -522,7 +545,7 @@ export class ExtendedQuery {
     // An asynchronous store's snapshot taken now would arrive after the
     // request left, too late to guard against a concurrent write: only one
     // taken before the batch was forwarded (onHeldSync) will do.
-    const snapshot = b.snapshots.get(d) ?? this.s.qc.snapshot(d);
+    const snapshot = b.snapshots?.get(d) ?? this.s.qc.snapshot(d);
     if (snapshot instanceof Promise) return null;
     const key = this.keyFor(st, mode, params);
     if (mode === 'E') {
@@ -535,4 +558,10 @@ export class ExtendedQuery {
   onReply(item: BatchItem, f: Frame): void {
     onBatchReply(this.s, item, f);
   }
+}
+
+function sameTypes(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

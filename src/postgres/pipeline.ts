@@ -104,6 +104,10 @@ export interface LookupItem {
   req: LookupRequest;
   rows: Array<Array<string | null>>;
   errored: boolean;
+  /** The server's error, when it failed. */
+  error?: string;
+  /** The catalog's generation for the database when it was sent (CatalogMemo.generation). */
+  generation: number;
   done: () => void;
 }
 

@@ -121,6 +121,11 @@ export class PgSession {
     this.upstream.on('close', () => this.upstreamLost('closed'));
     this.client.resume();
     this.upstream.resume();
+    // Either socket may have failed between the login and now ('close' already emitted).
+    if (this.client.destroyed || this.upstream.destroyed) {
+      this.close(this.client.destroyed ? 'client closed' : 'upstream closed during startup');
+      return;
+    }
     // Bytes that arrived with the last startup chunk.
     this.drainClient();
     this.routeUpstream();
@@ -243,7 +248,7 @@ export class PgSession {
       for (const t of c.writes) w.tables.add(t);
       w.unknown = c.writesUnknown;
     }
-    w.ddl = c.kind === 'ddl';
+    w.ddl = c.kind === 'ddl' || (d.action === 'bypass' && d.catalogMayChange === true);
     return w;
   }
 

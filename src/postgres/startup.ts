@@ -78,7 +78,13 @@ export function runStartup(socket: net.Socket, opts: StartupOptions): Promise<Au
         upstream?.destroy();
         if (!client.destroyed) client.end();
       } else {
-        // Held still until the session attaches its own handlers.
+        // Held still until the session attaches its own handlers. A write
+        // made in this tick can still fail on the next one (EPIPE is emitted
+        // from process.nextTick, before the session's constructor runs after
+        // the await): that error must find a listener, or it would take the
+        // whole proxy down. The session sees the socket destroyed.
+        value.client.on('error', () => undefined);
+        value.upstream.on('error', () => undefined);
         value.client.pause();
         value.upstream.pause();
       }

@@ -13,8 +13,28 @@ export interface Analysis {
   classification: Classification;
 }
 
+/**
+ * Texts remembered whole (PostgreSQL), per escape mode. Bounded by count and
+ * by text length: at most TEXT_MEMO_ENTRIES × TEXT_MEMO_MAX_CHARS characters
+ * of SQL (and its shape and key text), ~6 MB of one-byte strings at worst.
+ */
+const TEXT_MEMO_ENTRIES = 2048;
+const TEXT_MEMO_MAX_CHARS = 1024;
+
 export class Classifier {
   private escapesMemo: ClassificationMemo | null = null;
+  /**
+   * Exact text → frozen Analysis, in front of shapeOf and the shape memo.
+   * pgbench, ORMs and drivers send the same Parse text (with $n parameters)
+   * over and over; shaping it again was ~4.5 % of the CPU of an extended
+   * cache hit (perf, pgbench -M extended). The analysis is a pure function
+   * of (dialect, text, escape mode): shapeOf reads nothing else, and only
+   * classifications the shape memo keeps (isShapeInvariant, so no SET with
+   * a value, no parse error) are remembered here; the volatile-literal
+   * override is a function of the text too. Evicted oldest-inserted first.
+   */
+  private readonly textMemo = new Map<string, Analysis>();
+  private readonly textEscapesMemo = new Map<string, Analysis>();
   /** MySQL texts read with backslash escapes (the server's default). */
   private readonly mysqlMemo: ClassificationMemo;
   /** MySQL texts under NO_BACKSLASH_ESCAPES (usually empty). */
@@ -35,24 +55,50 @@ export class Classifier {
    */
   analyse(dialect: Dialect, sql: string, opts?: { backslashEscapes?: boolean }): Analysis {
     if (dialect === 'mysql') return this.analyseMysql(sql, opts?.backslashEscapes ?? true);
-    const shaped = shapeOf(sql, dialect, opts);
     const escapes = opts?.backslashEscapes === true;
     // Texts read with backslash escapes (standard_conforming_strings off) get
     // their own memo: a shape alone does not say how its text was lexed.
     const memo = escapes ? (this.escapesMemo ??= new ClassificationMemo(this.memo.maxEntries)) : this.memo;
-    const key = shaped.shape;
-    let classification = memo.get(key);
+    const texts = escapes ? this.textEscapesMemo : this.textMemo;
+    const known = texts.get(sql);
+    let shaped: ShapedStatement;
+    let classification: Classification | undefined;
+    if (known !== undefined) {
+      // A text is answered only while its shape is memoised too: the shape
+      // memo keeps its bound, recency and counters exactly as without this
+      // memo (the shape string is the same object each time, so this get
+      // hashes nothing).
+      if (memo.get(known.shaped.shape) !== undefined) return known;
+      texts.delete(sql);
+      shaped = known.shaped;
+    } else {
+      shaped = shapeOf(sql, dialect, opts);
+      classification = memo.get(shaped.shape);
+    }
+    let invariant = true;
     if (classification === undefined) {
       // Parse the text itself (not the shape: `?` is not SQL), rewritten
       // so libpg-query splits strings where the server does.
       classification = deepFreeze(classifyPostgres(escapes ? toStandardStrings(sql) : sql));
-      if (isShapeInvariant(classification)) memo.set(key, classification);
+      invariant = isShapeInvariant(classification);
+      if (invariant) memo.set(shaped.shape, classification);
     }
     if (shaped.volatileLiteral && classification.cacheable) {
       // Not memoised: another text of the same shape may hold no clock word.
-      classification = { ...classification, cacheable: false, reason: 'volatile-literal', detail: "a 'now'/'today'/'tomorrow'/'yesterday' literal" };
+      classification = Object.freeze({ ...classification, cacheable: false, reason: 'volatile-literal', detail: "a 'now'/'today'/'tomorrow'/'yesterday' literal" });
     }
-    return { shaped, classification };
+    const analysis: Analysis = { shaped, classification };
+    if (invariant && sql.length <= TEXT_MEMO_MAX_CHARS) {
+      // Shared from now on, like the classifications: frozen so that a
+      // caller changing one cannot change another statement's analysis.
+      deepFreeze(analysis);
+      if (texts.size >= TEXT_MEMO_ENTRIES) {
+        const oldest = texts.keys().next();
+        if (oldest.done !== true) texts.delete(oldest.value);
+      }
+      texts.set(sql, analysis);
+    }
+    return analysis;
   }
 
   /**

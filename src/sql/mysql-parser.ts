@@ -9,7 +9,8 @@
 // (~13k/s); classifyMysql ~83 µs (tokens, parse, walk: ~12k/s); a memo hit,
 // shape included, ~1.1 µs.
 
-import NodeSqlParser from 'node-sql-parser/build/mysql.js';
+import { createRequire } from 'node:module';
+import type NodeSqlParser from 'node-sql-parser/build/mysql.js';
 import type { Classification, SessionEffect, StatementKind } from '../core/types.js';
 import { type StatementResult, addTable, newResult } from './mysql-facts.js';
 import { rejectedData, unknownStatement } from './mysql-fallback.js';
@@ -20,7 +21,12 @@ import { type Token, isPunct, statementsOf, wordAt } from './mysql-tokens.js';
 import { StringNamedRelation, walkStatement } from './mysql-walk.js';
 import { emptyQuery } from './empty-query.js';
 
-const parser = new NodeSqlParser.Parser();
+// Required at the first MySQL data statement, not at start-up: a proxy with
+// only PostgreSQL listeners then never holds the parser (~3 MiB resident).
+// The first statement pays the ~10 ms load, once, off the hot path (memo).
+let loaded: InstanceType<typeof NodeSqlParser.Parser> | null = null;
+const parser = (): InstanceType<typeof NodeSqlParser.Parser> =>
+  (loaded ??= new (createRequire(import.meta.url)('node-sql-parser/build/mysql.js') as typeof NodeSqlParser).Parser());
 const PARSE_OPTIONS = { database: 'mysql' };
 
 /** First keywords of the statements the parser reads. */
@@ -76,7 +82,7 @@ function parseData(tokens: readonly Token[]): StatementResult {
   const text = parserText(tokens);
   let parsed: { ast: unknown; tableList: unknown };
   try {
-    parsed = parser.parse(text, PARSE_OPTIONS) as unknown as { ast: unknown; tableList: unknown };
+    parsed = parser().parse(text, PARSE_OPTIONS) as unknown as { ast: unknown; tableList: unknown };
   } catch (err) {
     return rejectedData(tokens, rejection(err, text));
   }

@@ -4,7 +4,7 @@
 // once per shape (measured ~65 µs for a 95-char statement, parse + walk, on
 // the shared dev container).
 
-import { loadModule, parseSync } from 'libpg-query';
+import { loadModule, parsePlPgSQLSync, parseSync } from 'libpg-query';
 import type { Classification, SessionEffect, StatementKind } from '../core/types.js';
 import { classifyStatement, type StatementResult } from './postgres-statements.js';
 import { asArray, isObj } from './postgres-walk.js';
@@ -52,6 +52,97 @@ export function classifyPostgres(sql: string): Classification {
     const c = parseError(sql, `classifier failed: ${err instanceof Error ? err.message : String(err)}`);
     return { ...c, writesUnknown: true };
   }
+}
+
+/**
+ * The statements a function body runs, each classified alone, from its
+ * `pg_get_functiondef` text; or why the body cannot be analysed (dynamic SQL,
+ * a language other than SQL and PL/pgSQL, a body the parser refuses).
+ * Used for trigger functions (what they write) and functions called in a
+ * SELECT (what they read). Off the hot path: once per catalog refresh.
+ */
+export function functionBodyStatements(language: string, definition: string): Classification[] | string {
+  if (!ready) throw new Error('functionBodyStatements: await loadPostgresParser() first');
+  try {
+    if (language === 'plpgsql') return plpgsqlStatements(definition);
+    if (language === 'sql') return sqlFunctionStatements(definition);
+  } catch (err) {
+    return `its body could not be parsed (${err instanceof Error ? err.message : String(err)})`;
+  }
+  return `it is written in ${language}`;
+}
+
+function sqlFunctionStatements(definition: string): Classification[] | string {
+  const create = (asArray((parseSync(definition) as unknown as { stmts?: unknown }).stmts)[0] as { stmt?: { CreateFunctionStmt?: Record<string, unknown> } } | undefined)
+    ?.stmt?.CreateFunctionStmt;
+  if (create === undefined) return 'its definition is not a CREATE FUNCTION';
+  const body = create['sql_body'];
+  if (isObj(body)) {
+    // RETURN expr (PostgreSQL 14+): read it as SELECT expr.
+    if (isObj(body['ReturnStmt'])) {
+      const select = { SelectStmt: { targetList: [{ ResTarget: { val: body['ReturnStmt']['returnval'] } }] } };
+      return [combine([classifyStatement(select)])];
+    }
+    // BEGIN ATOMIC … END: a list holding the list of statements.
+    const outer = isObj(body['List']) ? asArray(body['List']['items']) : [];
+    const inner = outer.flatMap((x) => (isObj(x) && isObj(x['List']) ? asArray(x['List']['items']) : []));
+    return inner.map((stmt) => combine([classifyStatement(stmt)]));
+  }
+  for (const option of asArray(create['options'])) {
+    const def = isObj(option) && isObj(option['DefElem']) ? option['DefElem'] : null;
+    if (def === null || def['defname'] !== 'as' || !isObj(def['arg']) || !isObj(def['arg']['List'])) continue;
+    const first = asArray(def['arg']['List']['items'])[0];
+    const text = isObj(first) && isObj(first['String']) ? first['String']['sval'] : undefined;
+    if (typeof text !== 'string') break;
+    return asArray((parseSync(text) as unknown as { stmts?: unknown }).stmts).map((raw) => combine([classifyStatement(isObj(raw) ? raw['stmt'] : undefined)]));
+  }
+  return 'its body was not found';
+}
+
+// PL/pgSQL keeps every SQL statement and expression as text (PLpgSQL_expr):
+// statements as written, expressions read as SELECT expr, assignments
+// (`target := expr`, parse modes 3–5) as SELECT of their right-hand side.
+const ASSIGNMENT = /^\s*(?:"(?:[^"]|"")*"|[A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*)(?:\s*\.\s*(?:"(?:[^"]|"")*"|[A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*)|\s*\[[^\]();]*\])*\s*:?=/;
+
+function plpgsqlStatements(definition: string): Classification[] | string {
+  const tree: unknown = parsePlPgSQLSync(definition);
+  const out: Classification[] = [];
+  let refusal: string | null = null;
+  const visit = (node: unknown): void => {
+    if (refusal !== null) return;
+    if (Array.isArray(node)) {
+      for (const x of node) visit(x);
+      return;
+    }
+    if (!isObj(node)) return;
+    for (const [key, value] of Object.entries(node)) {
+      // EXECUTE 'text', FOR … IN EXECUTE, OPEN … FOR EXECUTE, RETURN QUERY EXECUTE.
+      if (key.startsWith('PLpgSQL_stmt_dyn') || key === 'dynquery') {
+        refusal = 'it runs dynamic SQL (EXECUTE)';
+        return;
+      }
+      if (key === 'PLpgSQL_expr' && isObj(value) && typeof value['query'] === 'string') {
+        const text = expressionStatement(value['query'], typeof value['parseMode'] === 'number' ? value['parseMode'] : 0);
+        if (text === null) {
+          refusal = `an assignment could not be read: ${value['query'].slice(0, 80)}`;
+          return;
+        }
+        if (text !== '') out.push(classifyPostgres(text));
+        continue;
+      }
+      visit(value);
+    }
+  };
+  visit(tree);
+  return refusal ?? out;
+}
+
+function expressionStatement(query: string, parseMode: number): string | null {
+  if (parseMode === 0) return query;
+  if (parseMode === 1) return ''; // a type name
+  if (parseMode === 2) return `SELECT ${query}`;
+  const target = ASSIGNMENT.exec(query);
+  return target === null ? null : `SELECT ${query.slice(target[0].length)}`;
 }
 
 function combine(results: StatementResult[]): Classification {

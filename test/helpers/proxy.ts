@@ -65,6 +65,10 @@ export interface ProxyOverrides {
    * two proxies to make them share one cache).
    */
   redis?: RedisOverrides;
+  /** `dependencies:` edges of the config. */
+  dependencies?: Array<{ writes: string; invalidates: string[] }>;
+  /** dependencies.refresh (default 30 s). */
+  dependencyRefreshMs?: number;
 }
 
 export interface RedisOverrides {
@@ -129,6 +133,7 @@ export function testConfig(overrides: ProxyOverrides = {}): Config {
     ],
     cache,
     rules,
+    dependencies: { refreshMs: overrides.dependencyRefreshMs ?? 30_000, edges: overrides.dependencies ?? [] },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token: overrides.adminToken ?? null, metricsTableLimit: overrides.metricsTableLimit ?? 100 },
     reload: { watch: false },
     log: { level: logLevel(), pretty: false },

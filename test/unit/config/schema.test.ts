@@ -36,7 +36,11 @@ describe('configFromObject refuses with the file, the path and what was expected
     ['a Redis URL of another scheme', { cache: { redis: { url: 'http://x' } } }, 'cache.redis.url: expected a URL like "redis://127.0.0.1:6379", got "http://x"'],
     ['an empty key prefix', { cache: { redis: { key_prefix: '' } } }, 'cache.redis.key_prefix: expected a non-empty key prefix like "sqlcached", got ""'],
     ['a misspelt key, with a guess', { cache: { max_memroy: '1mb' } }, 'cache.max_memroy: unknown key (did you mean "max_memory"?); expected one of store, max_memory, max_entry_size, default_ttl, in_transactions, redis'],
-    ['an unknown top-level key', { bogus: 1 }, 'bogus: unknown key; expected one of listeners, cache, rules, admin, reload, log'],
+    ['an unknown top-level key', { bogus: 1 }, 'bogus: unknown key; expected one of listeners, cache, rules, dependencies, admin, reload, log'],
+    ['a dependency edge without invalidates', { dependencies: [{ writes: 'orders' }] }, 'dependencies[0].invalidates: expected a list of table names like [order_totals], got nothing'],
+    ['a misspelt dependency key', { dependencies: [{ writes: 'orders', invalidate: ['x'] }] }, 'dependencies[0].invalidate: unknown key (did you mean "invalidates"?); expected one of writes, invalidates'],
+    ['a dependency refresh that is not a duration', { dependencies: { refresh: 30 } }, 'dependencies.refresh: expected a duration like "60s", got 30'],
+    ['dependency edges that are not a list', { dependencies: { edges: 'orders' } }, 'dependencies.edges: expected a list of edges like { writes: orders, invalidates: [order_totals] }, got "orders"'],
     ['an admin port on all interfaces without a token', { admin: { listen: '0.0.0.0:9090' } }, 'admin.token: expected a token (or SQLCACHED_ADMIN_TOKEN): admin.listen (0.0.0.0:9090) is not a loopback address, and the admin port can drop the cache, got none'],
     ['a short admin token', { admin: { token: 'secret' } }, 'admin.token: expected a token of at least 16 characters without spaces, got "secret"'],
     ['a negative metrics table limit', { admin: { metrics_table_limit: -1 } }, 'admin.metrics_table_limit: expected a whole number of tables, 0 or more, got -1'],
@@ -68,6 +72,12 @@ describe('configFromObject refuses with the file, the path and what was expected
     ['rules that are not a list', { rules: { tables: ['a'] } }, 'rules: expected a list of rules, got a mapping'],
     ['an unknown log level', { log: { level: 'verbose' } }, 'log.level: expected one of trace, debug, info, warn, error, fatal, silent, got "verbose"'],
   ];
+
+  it('reads dependencies as a list of edges or as { refresh, edges }', () => {
+    const edge = { writes: 'orders', invalidates: ['order_totals'] };
+    expect(configFromObject({ dependencies: [{ writes: 'orders', invalidates: 'order_totals' }] }, FILE).dependencies).toEqual({ refreshMs: 30_000, edges: [edge] });
+    expect(configFromObject({ dependencies: { refresh: '5s', edges: [edge] } }, FILE).dependencies).toEqual({ refreshMs: 5_000, edges: [edge] });
+  });
 
   it.each(cases)('refuses %s', (_what, raw, message) => {
     expect(refusal(raw).message).toBe(`${FILE}: ${message}`);
@@ -143,6 +153,7 @@ describe('configFromObject accepts and converts', () => {
         { index: 1, tables: null, fingerprint: 'SELECT * FROM t WHERE id = ?', cache: true, ttlMs: 300_000 },
         { index: 2, tables: ['countries'], fingerprint: null, cache: true, ttlMs: 0 },
       ],
+      dependencies: { refreshMs: 30_000, edges: [] },
       admin: { listen: { host: '127.0.0.1', port: 0 }, token: null, metricsTableLimit: 100 },
       reload: { watch: false },
       log: { level: 'debug', pretty: true },

@@ -18,9 +18,9 @@ describe('CatalogMemo', () => {
   it('returns what it learned, per scope: another search path is another scope', () => {
     const { m } = memo();
     m.learnRelations(SCOPE, [table('users')]);
-    m.learnFunctions(SCOPE, [['slugify', 'immutable']]);
+    m.learnFunctions(SCOPE, [['slugify', { volatility: 'immutable', reads: null }]]);
     expect(m.relation(SCOPE, { schema: null, name: 'users' })?.cacheable).toBe(true);
-    expect(m.fn(SCOPE, 'slugify')).toBe('immutable');
+    expect(m.fn(SCOPE, 'slugify')?.volatility).toBe('immutable');
     expect(m.relation(OTHER_PATH, { schema: null, name: 'users' })).toBeUndefined();
     expect(m.fn(OTHER_PATH, 'slugify')).toBeUndefined();
   });
@@ -35,7 +35,7 @@ describe('CatalogMemo', () => {
   it('facts expire after ttlMs so DDL made behind the proxy is seen', () => {
     const { m, at } = memo({ ttlMs: 30_000 });
     m.learnRelations(SCOPE, [table('users')]);
-    m.learnFunctions(SCOPE, [['f', 'stable']]);
+    m.learnFunctions(SCOPE, [['f', { volatility: 'stable', reads: null }]]);
     at(29_999);
     expect(m.relation(SCOPE, { schema: null, name: 'users' })).toBeDefined();
     at(30_000);
@@ -46,11 +46,11 @@ describe('CatalogMemo', () => {
 
   it('learning a fact again refreshes it', () => {
     const { m, at } = memo({ ttlMs: 100 });
-    m.learnFunctions(SCOPE, [['f', 'stable']]);
+    m.learnFunctions(SCOPE, [['f', { volatility: 'stable', reads: null }]]);
     at(90);
-    m.learnFunctions(SCOPE, [['f', 'volatile']]);
+    m.learnFunctions(SCOPE, [['f', { volatility: 'volatile', reads: null }]]);
     at(150);
-    expect(m.fn(SCOPE, 'f')).toBe('volatile');
+    expect(m.fn(SCOPE, 'f')?.volatility).toBe('volatile');
     expect(m.size).toBe(1);
   });
 
@@ -58,7 +58,7 @@ describe('CatalogMemo', () => {
     const { m } = memo();
     for (const s of [SCOPE, OTHER_PATH, OTHER_DB]) {
       m.learnRelations(s, [table('users')]);
-      m.learnFunctions(s, [['f', 'immutable']]);
+      m.learnFunctions(s, [['f', { volatility: 'immutable', reads: null }]]);
     }
     m.forget('127.0.0.1:5432', 'app');
     expect(m.relation(SCOPE, { schema: null, name: 'users' })).toBeUndefined();
@@ -78,12 +78,12 @@ describe('CatalogMemo', () => {
     const { m } = memo({ maxEntries: 3 });
     m.learnRelations(SCOPE, [table('a'), table('b'), table('c')]);
     m.relation(SCOPE, { schema: null, name: 'a' });
-    m.learnFunctions(OTHER_PATH, [['f', 'immutable']]);
+    m.learnFunctions(OTHER_PATH, [['f', { volatility: 'immutable', reads: null }]]);
     expect(m.size).toBe(3);
     expect(m.relation(SCOPE, { schema: null, name: 'b' })).toBeUndefined();
     expect(m.relation(SCOPE, { schema: null, name: 'a' })).toBeDefined();
     expect(m.relation(SCOPE, { schema: null, name: 'c' })).toBeDefined();
-    expect(m.fn(OTHER_PATH, 'f')).toBe('immutable');
+    expect(m.fn(OTHER_PATH, 'f')?.volatility).toBe('immutable');
   });
 
   it('stays consistent under churn: size never exceeds the bound and lookups agree', () => {
@@ -91,7 +91,7 @@ describe('CatalogMemo', () => {
     for (let i = 0; i < 2_000; i++) {
       const scope = `${SCOPE}${i % 7}`;
       m.learnRelations(scope, [table(`t${i % 97}`)]);
-      if (i % 5 === 0) m.learnFunctions(scope, [[`f${i % 13}`, 'stable']]);
+      if (i % 5 === 0) m.learnFunctions(scope, [[`f${i % 13}`, { volatility: 'stable', reads: null }]]);
       if (i % 11 === 0) m.relation(`${SCOPE}${(i + 3) % 7}`, { schema: null, name: `t${(i + 1) % 97}` });
       if (i % 301 === 0) m.forget('127.0.0.1:5432', 'app');
       expect(m.size).toBeLessThanOrEqual(50);
@@ -104,7 +104,7 @@ describe('CatalogMemo', () => {
   it('knowsAll is true only when every relation and function is known in that scope', () => {
     const { m } = memo();
     m.learnRelations(SCOPE, [table('users')]);
-    m.learnFunctions(SCOPE, [['known', 'immutable']]);
+    m.learnFunctions(SCOPE, [['known', { volatility: 'immutable', reads: null }]]);
     const known = classification({ reads: ['users'], relations: [{ schema: null, name: 'users' }], functions: ['known'] });
     const unknownTable = classification({ reads: ['orders'], relations: [{ schema: null, name: 'orders' }] });
     const unknownFunction = classification({ reads: ['users'], relations: [{ schema: null, name: 'users' }], functions: ['f'] });
@@ -117,7 +117,7 @@ describe('CatalogMemo', () => {
   it('missing lists the relations and functions not known yet, once each', () => {
     const { m } = memo();
     m.learnRelations(SCOPE, [table('users')]);
-    m.learnFunctions(SCOPE, [['known', 'immutable']]);
+    m.learnFunctions(SCOPE, [['known', { volatility: 'immutable', reads: null }]]);
     const c = classification({
       reads: ['users', 'orders'],
       relations: [

@@ -12,9 +12,9 @@ beforeEach(() => {
   const catalog = new CatalogMemo();
   catalog.learnRelations(SCOPE, [table('users'), table('orders'), table('countries')]);
   catalog.learnFunctions(SCOPE, [
-    ['slugify', 'immutable'],
-    ['current_tenant', 'stable'],
-    ['touch_user', 'volatile'],
+    ['slugify', { volatility: 'immutable', reads: null }],
+    ['current_tenant', { volatility: 'stable', reads: null }],
+    ['touch_user', { volatility: 'volatile', reads: null }],
   ]);
   const rules = new Rules(
     [
@@ -142,6 +142,7 @@ describe('decide: refusals, in order', () => {
       shape: 'SELECT * FROM users WHERE id = ?',
       writes: [],
       writesUnknown: true,
+      catalogMayChange: true,
     });
   });
 

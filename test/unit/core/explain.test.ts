@@ -144,10 +144,11 @@ describe('explain: what only the live catalog and session decide is said', () =>
     expect(my.runtime_checks.some((s) => s.startsWith('function volatility: my_fn') && s.includes('never looked up'))).toBe(true);
   });
 
-  it('a write names its FK cascades and triggers as run-time invalidation', () => {
+  it('a write names its dependencies (views, partitions, cascades, triggers) as run-time invalidation', () => {
     const e = explain('postgres', 'DELETE FROM orders WHERE id = 1');
     expect(e.runtime_checks).toHaveLength(1);
-    expect(e.runtime_checks[0]).toMatch(/^cascades and triggers: a write to orders/);
+    expect(e.runtime_checks[0]).toMatch(/^dependencies: a write to orders also invalidates, from the database's dependency graph, views over it/);
+    expect(explain('mysql', 'DELETE FROM app.orders WHERE id = 1').runtime_checks[0]).toMatch(/^cascades and triggers: a write to app\.orders/);
   });
 
   it('an unqualified MySQL table resolves in the current database at run time', () => {
@@ -190,7 +191,7 @@ describe('explain: session effects and the answer itself', () => {
   it('the answer is plain JSON with the same field names every time', () => {
     const fields = [
       'dialect', 'sql', 'fingerprint', 'kind', 'reads', 'writes', 'writes_unknown', 'statement_count', 'cacheable', 'reason',
-      'detail', 'rule', 'ttl_ms', 'ttl', 'invalidates', 'session_effects', 'runtime_checks',
+      'detail', 'rule', 'ttl_ms', 'ttl', 'invalidates', 'read_tables', 'dependency_graph', 'session_effects', 'runtime_checks',
     ];
     for (const sql of ['SELECT * FROM users', 'UPDATE users SET a = 1', 'SELEC 1']) {
       const e = explain('postgres', sql);

@@ -26,6 +26,7 @@ function config(over: Partial<Config['cache']> = {}, rules: Config['rules'] = []
       ...over,
     },
     rules,
+    dependencies: { refreshMs: 30_000, edges: [] },
     admin: { listen: { host: '127.0.0.1', port: 9090 }, token: null, metricsTableLimit: 100 },
     reload: { watch: false },
     log: { level: 'silent', pretty: false },
@@ -37,6 +38,7 @@ const statements: Record<string, Analysis> = {
   'SELECT * FROM orders': analysis({ reads: ['orders'] }, { shape: 'SELECT * FROM orders', keyText: 'SELECT * FROM orders' }),
   'UPDATE users SET x = 1': write(['users']),
   'CALL p()': write([], { kind: 'other', writesUnknown: true }),
+  'UPDATE not_looked_up SET a = 1': write(['not_looked_up']),
 };
 const classifier = {
   analyse(_dialect: string, sql: string): Analysis {
@@ -101,9 +103,21 @@ describe('QueryCache', () => {
     const { d, key } = readThrough('SELECT * FROM orders', 'o');
     const w = qc.decide(qc.analyse('postgres', 'CALL p()'), session()) as Extract<Decision, { action: 'bypass' }>;
     expect(w.writesUnknown).toBe(true);
-    qc.afterWrite('127.0.0.1:5432', 'app', w.writes, w.writesUnknown, false);
+    // CALL may run DDL: the session passes it as such (postgres/session.ts writesOf).
+    expect(w.catalogMayChange).toBe(true);
+    qc.afterWrite('127.0.0.1:5432', 'app', w.writes, w.writesUnknown, w.catalogMayChange === true);
     expect(qc.lookup(d, key)).toBeUndefined();
     expect(qc.catalog.relation(SCOPE, { schema: null, name: 'orders' })).toBeUndefined();
+  });
+
+  it('a write unknown only because its table was not looked up yet invalidates the database but keeps the catalog facts', () => {
+    const { d, key } = readThrough('SELECT * FROM orders', 'o');
+    const w = qc.decide(qc.analyse('postgres', 'UPDATE not_looked_up SET a = 1'), session()) as Extract<Decision, { action: 'bypass' }>;
+    expect(w.writesUnknown).toBe(true);
+    expect(w.catalogMayChange).toBeUndefined();
+    qc.afterWrite('127.0.0.1:5432', 'app', w.writes, w.writesUnknown, w.catalogMayChange === true);
+    expect(qc.lookup(d, key)).toBeUndefined();
+    expect(qc.catalog.relation(SCOPE, { schema: null, name: 'orders' })).toBeDefined();
   });
 
   it('DDL naming no table invalidates the whole database', () => {
