@@ -27,4 +27,4 @@ EXPOSE 6432 6033 9090
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9090/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node handles SIGTERM itself (graceful stop, exit 0): no init wrapper needed.
-CMD ["node", "dist/cli.js", "--config", "config/docker.yaml"]
+CMD ["node", "--max-semi-space-size=4", "dist/cli.js", "--config", "config/docker.yaml"]

@@ -3,8 +3,9 @@
 // then .child({ session: 42 }). Messages are constant strings; data goes in
 // fields: log.info({ table }, 'invalidated').
 
+import { createRequire } from 'node:module';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import pinoPretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -17,6 +18,10 @@ export type { Logger };
 export function createLogger(level: LevelWithSilent, pretty: boolean): Logger {
   const options = { name: 'sqlcached', level };
   if (pretty || process.stdout.isTTY) {
+    // Required only here: a proxy logging JSON never holds pino-pretty and
+    // what it pulls in (resident memory counts against cache.max_memory's
+    // headroom).
+    const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     return pino(options, pinoPretty({ sync: true, destination: 1, ignore: 'pid,hostname,name' }));
   }
   return pino(options, pino.destination({ dest: 1, sync: true }));

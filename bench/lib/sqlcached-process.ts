@@ -37,7 +37,8 @@ export async function startSqlcached(opts: SqlcachedOptions = {}): Promise<Runni
     config,
     `listeners:\n${listeners.join('\n')}\ncache:\n${opts.cache ?? '  default_ttl: 1h'}\nrules:\n${opts.rules ?? '  []'}\nadmin:\n  listen: 127.0.0.1:0\nlog:\n  level: info\n`,
   );
-  const child = spawn(process.execPath, ['dist/cli.js', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SQLCACHED_ADMIN_TOKEN: '' } });
+  // As `npm start` runs it (the young-generation size is a node flag: src/cli.ts).
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/cli.js', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SQLCACHED_ADMIN_TOKEN: '' } });
   const listening = await waitForListening(child);
   const ports = (name: string) => listening.listeners.find((l) => l.name === name)?.port ?? null;
   const admin = listening.admin.port;

@@ -126,7 +126,7 @@ export class CatalogMemo {
   /** No graph yet, or one older than the refresh interval. */
   graphStale(upstream: string, database: string): boolean {
     const g = this.graphs.get(`${upstream}\0${database}`);
-    return g === undefined || this.now() - g.loadedAt >= this.ttlMs;
+    return g === undefined || g.outdated || this.now() - g.loadedAt >= this.ttlMs;
   }
 
   /**

@@ -9,6 +9,7 @@
 // (functions, relations), rules and hints.
 
 import type { CatalogMemo, RelationInfo } from './catalog.js';
+import type { DependencyGraph } from './dependency-graph.js';
 import type { Rules } from './rules.js';
 import type { Analysis } from '../sql/classifier.js';
 import type { BypassReason, Decision, SessionView } from './types.js';
@@ -46,7 +47,7 @@ export function decide(a: Analysis, s: SessionView, env: DecideEnv): Decision {
       if (info === undefined || !(expanded.has(ref.name) || expanded.has(info.name))) continue;
       covered.add(ref.name).add(info.name);
       for (const t of info.alsoInvalidates) expanded.add(t);
-      if (info.invalidatesAll && graph === undefined) writesUnknown = true;
+      if (info.invalidatesAll && (graph === undefined || !graphKnows(graph, info.name))) writesUnknown = true;
     }
     for (const w of c.writes) if (!covered.has(w)) writesUnknown = true;
     if (graph !== undefined) {
@@ -121,7 +122,7 @@ export function decide(a: Analysis, s: SessionView, env: DecideEnv): Decision {
     if (info === undefined) {
       return bypass('unknown-relation', refName(ref.schema, ref.name), shape, writes, writesUnknown, catalogMayChange);
     }
-    if (!info.cacheable && !(info.needsGraph === true && graph !== undefined)) {
+    if (!info.cacheable && !(info.needsGraph === true && graph !== undefined && graphKnows(graph, info.name))) {
       const detail = info.detail ?? refName(ref.schema, ref.name);
       return bypass(info.reason ?? 'relation-kind', detail, shape, writes, writesUnknown, catalogMayChange);
     }
@@ -142,6 +143,20 @@ export function decide(a: Analysis, s: SessionView, env: DecideEnv): Decision {
   const m = env.rules.match(shape, reads, a.shaped.hints);
   if (!m.cache) return bypass(m.reason ?? 'rule', m.rule ?? undefined, shape, writes, writesUnknown, catalogMayChange);
   return { action: 'cache', database: s.database, reads, ttlMs: m.ttlMs, shape, rule: m.rule };
+}
+
+/**
+ * The graph covers what the relation's facts flag (triggers, a view, a
+ * partition…). Facts are looked up per relation when first needed, so they
+ * can be newer than the graph: a trigger or view created behind the proxy
+ * since the graph was read. Then the conservative facts decide, and the
+ * graph is marked for reloading before the next statement (the one side
+ * effect of decide() besides recency).
+ */
+function graphKnows(graph: DependencyGraph, name: string): boolean {
+  if (graph.knows(name)) return true;
+  graph.outdated = true;
+  return false;
 }
 
 /** YAML edges of a written table. MySQL names tables `db.table`: an edge

@@ -81,6 +81,27 @@ export class DependencyGraph {
     for (const e of extra) for (const t of e.invalidates) addTo(this.extra, e.writes, t);
   }
 
+  /**
+   * Whether the graph has anything to say about `table` (a kind other than a
+   * plain table, inheritance, cascades, triggers). A relation whose newer
+   * per-relation facts flag something the graph does not know was created
+   * or changed behind the proxy since the graph was read (decide.ts).
+   */
+  knows(table: string): boolean {
+    const e = this.edges;
+    return (
+      e.kinds.has(table) ||
+      e.parents.has(table) ||
+      this.children.has(table) ||
+      e.cascades.has(table) ||
+      e.triggerWrites.has(table) ||
+      e.opaqueWrites.has(table)
+    );
+  }
+
+  /** Set when a decision found the graph behind the catalog: reloaded at the next chance. */
+  outdated = false;
+
   /** Counts for /stats and logs. */
   get size(): { relations: number; edges: number } {
     let edges = 0;

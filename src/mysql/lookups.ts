@@ -244,9 +244,50 @@ function viewRefusal(c: Classification): string | null {
 /** A trigger body (one statement, or BEGIN … END): the tables it writes, or why that cannot be known. */
 function triggerWrites(body: string): string[] | string {
   const compound = /^\s*BEGIN\b([\s\S]*)\bEND\s*;?\s*$/i.exec(body);
-  const c = classifyMysql(compound === null ? body : compound[1]!, { backslashEscapes: true });
-  if (c.writesUnknown) return `it may write tables it does not name (${c.detail ?? c.reason ?? c.kind})`;
-  if (c.kind === 'ddl') return 'it runs DDL';
-  if (c.functions.length > 0) return `it calls ${c.functions[0]}`;
-  return c.writes;
+  const writes = new Set<string>();
+  for (const piece of topLevel(compound === null ? body : compound[1]!, ';')) {
+    if (piece.trim() === '') continue;
+    const c = classifyMysql(piece, { backslashEscapes: true });
+    if (c.writesUnknown) return `it may write tables it does not name (${c.detail ?? c.reason ?? c.kind})`;
+    if (c.kind === 'ddl') return 'it runs DDL';
+    if (c.functions.length > 0) return `it calls ${c.functions[0]}`;
+    // SET NEW.col = … only changes the row; any other SET changes the
+    // session's variables under its cache key.
+    if (c.sessionEffects.some((e) => e.type !== 'none') && !setsRowOnly(piece)) return 'it changes session variables';
+    for (const t of c.writes) writes.add(t);
+  }
+  return [...writes];
+}
+
+/** `SET NEW.a = …, OLD.b = …`: every assignment targets the row. */
+function setsRowOnly(statement: string): boolean {
+  const m = /^\s*SET\s+([\s\S]*)$/i.exec(statement);
+  return m !== null && topLevel(m[1]!, ',').every((a) => /^\s*(?:NEW|OLD)\s*\.\s*[`\w$]/i.test(a));
+}
+
+/** `text` split at `sep` outside parentheses, quotes and comments. */
+function topLevel(text: string, sep: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === "'" || ch === '"' || ch === '`') {
+      for (i++; i < text.length && text[i] !== ch; i++) if (text[i] === '\\' && ch !== '`') i++;
+    } else if (ch === '-' && text[i + 1] === '-') {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (ch === '#') {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (ch === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      i = end < 0 ? text.length : end + 1;
+    } else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (ch === sep && depth === 0) {
+      out.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(text.slice(start));
+  return out;
 }

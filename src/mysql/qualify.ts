@@ -68,7 +68,12 @@ function qualifyClassification(c: Classification, database: string | null): Clas
     out.reason = 'unknown-relation';
     out.detail = odd ? 'a table or database name containing a dot' : 'no database selected';
   }
-  return out;
+  // Frozen like the classifier's own: shared by every statement of this
+  // shape, and query-path.ts memoises by the identity of its reads array.
+  Object.freeze(out.reads);
+  Object.freeze(out.writes);
+  Object.freeze(out.relations);
+  return Object.freeze(out);
 }
 
 /** `db.table` names grouped by database (the part before the first dot). */
@@ -90,6 +95,11 @@ export class WriteSet {
   readonly tables = new Set<string>();
   unknown = false;
   ddl = false;
+  /** DDL, or code that may run DDL (CALL, a rejected statement, a stored
+   * function): the catalog facts are forgotten after it. Not a write that is
+   * unknown only because its table was not looked up yet: forgetting then
+   * would drop the dependency graph on every such write. */
+  catalogMayChange = false;
 
   static of(d: Decision, c: Classification): WriteSet {
     const w = new WriteSet();
@@ -97,12 +107,14 @@ export class WriteSet {
     for (const t of d.writes) w.tables.add(t);
     w.unknown = d.writesUnknown;
     w.ddl = c.kind === 'ddl';
+    w.catalogMayChange = w.ddl || d.catalogMayChange === true;
     return w;
   }
 
   static unknown(): WriteSet {
     const w = new WriteSet();
     w.unknown = true;
+    w.catalogMayChange = true;
     return w;
   }
 
@@ -114,6 +126,7 @@ export class WriteSet {
     for (const t of o.tables) this.tables.add(t);
     this.unknown ||= o.unknown;
     this.ddl ||= o.ddl;
+    this.catalogMayChange ||= o.catalogMayChange;
   }
 
   /**
@@ -136,7 +149,7 @@ export class WriteSet {
     } else {
       for (const [db, tables] of groups) run(qc.afterWrite(upstream, db, tables, false, this.ddl));
     }
-    if (this.ddl || this.unknown) qc.catalog.forget(upstream, ''); // the MySQL catalog scope is `${upstream}\0`
+    if (this.ddl || this.catalogMayChange) qc.catalog.forget(upstream, ''); // the MySQL catalog scope is `${upstream}\0`
     return pending.length === 0 ? null : Promise.all(pending);
   }
 }

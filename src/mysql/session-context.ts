@@ -59,17 +59,23 @@ export class MysqlSessionContext {
 
   /** The character set statements arrive in (null until looked up). */
   get clientCharset(): string | null {
-    return this.looked === null ? null : (this.looked[MYSQL_KEYED_SETTINGS.indexOf('character_set_client')] ?? null);
+    return this.looked === null ? null : this.charsetClient;
   }
 
   /** Whether sql_mode has ANSI_QUOTES ("…" is an identifier); null until read. */
   get ansiQuotes(): boolean | null {
-    if (this.looked === null) return null;
-    return /(^|,)(ANSI_QUOTES|ANSI)(,|$)/.test(this.looked[MYSQL_KEYED_SETTINGS.indexOf('sql_mode')] ?? '');
+    return this.looked === null ? null : this.ansiQuotesOn;
   }
+
+  // Both read by decodeText on every statement: derived once per look-up,
+  // not by an indexOf and a regex per query.
+  private charsetClient: string | null = null;
+  private ansiQuotesOn = false;
 
   settingsLookedUp(values: string[]): void {
     this.looked = values;
+    this.charsetClient = values[MYSQL_KEYED_SETTINGS.indexOf('character_set_client')] ?? null;
+    this.ansiQuotesOn = /(^|,)(ANSI_QUOTES|ANSI)(,|$)/.test(values[MYSQL_KEYED_SETTINGS.indexOf('sql_mode')] ?? '');
     // DATABASE() follows the variables: the server's word wins over ours
     // (a USE inside a procedure, a failed COM_INIT_DB).
     const db = values[values.length - 2];

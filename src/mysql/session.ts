@@ -126,6 +126,15 @@ export class MysqlSession {
     this.upstream.on('error', (err) => this.log.debug({ err }, 'upstream socket error'));
     this.client.resume();
     this.upstream.resume();
+    // Either socket may have failed between the login and now ('close' already emitted).
+    if (this.client.destroyed) {
+      this.close('client closed');
+      return;
+    }
+    if (this.upstream.destroyed) {
+      this.upstreamClosed();
+      return;
+    }
     this.pumpClient();
     this.pumpUpstream();
   }
@@ -207,8 +216,10 @@ export class MysqlSession {
   dispatch(payload: Buffer, raw: Buffer[], retried: boolean): void {
     // An empty packet: the server answers ERR 1047 and goes on.
     if (payload.length === 0) return this.forward(raw, this.simpleRequest(-1, 'single'));
-    if (this.aside.lastHit !== null && this.aside.replayHitFirst(payload, raw)) return;
     const command = payload[0]!;
+    // A COM_QUERY in sequence checks its text against the last hit in
+    // onQuery, once decoded (one decode per query, not two).
+    if (this.aside.lastHit !== null && !(command === Command.Query && raw[0]![3] === 0) && this.aside.replayHitFirst(payload, raw)) return;
     if (raw[0]![3] !== 0) {
       // A command must start a new sequence: the server answers "Got packets
       // out of order" and closes. Never a hit in its place.

@@ -154,6 +154,8 @@ export function writesOf(statements: Classification[]): string[] | string {
   for (const s of statements) {
     if (s.writesUnknown) return `it may write tables it does not name (${s.detail ?? s.reason ?? s.kind})`;
     if (s.kind === 'ddl') return 'it runs DDL';
+    // SET, set_config(): the session's settings change under its cache key.
+    if (s.sessionEffects.some((e) => e.type !== 'none')) return 'it changes session settings';
     // A user function called from the body may write anything.
     if (s.functions.length > 0) return `it calls ${s.functions[0]}`;
     for (const t of s.writes) writes.add(t);

@@ -21,7 +21,7 @@ beforeAll(async () => {
   expect(dockerfile).toContain('RUN npm ci --omit=dev');
   expect(dockerfile).toContain('COPY --from=build /app/dist ./dist');
   expect(dockerfile).toContain('COPY config ./config');
-  expect(dockerfile).toContain('CMD ["node", "dist/cli.js", "--config", "config/docker.yaml"]');
+  expect(dockerfile).toContain('CMD ["node", "--max-semi-space-size=4", "dist/cli.js", "--config", "config/docker.yaml"]');
   // dist/ is built once for the whole run by test/global-setup.ts.
   image = mkdtempSync(join(tmpdir(), 'sqlcached-image-'));
   for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(image, f));
@@ -57,7 +57,7 @@ describe('the container image contents', () => {
       .replace('upstream: mysql:3306', 'upstream: 127.0.0.1:3306')
       .replace('listen: 0.0.0.0:9090', 'listen: 127.0.0.1:0');
     writeFileSync(cfg, yaml);
-    const child = spawn('node', ['dist/cli.js', '--config', cfg], { cwd: image });
+    const child = spawn('node', ['--max-semi-space-size=4', 'dist/cli.js', '--config', cfg], { cwd: image });
     try {
       const line = await new Promise<string>((resolveLine, reject) => {
         let out = '';

@@ -277,6 +277,22 @@ describe('dependencies: in the config', () => {
 });
 
 describe('DDL made behind the proxy', () => {
+  it('a trigger and a view created directly, after the graph was read, are safe before any refresh', async () => {
+    await rows(c, `SELECT v FROM ${P}_other`); // the graph is loaded by now
+    await directQuery(`CREATE TABLE ${P}_nb (id int); CREATE TABLE ${P}_nb_log (n int); CREATE VIEW ${P}_nb_v AS SELECT count(*)::int AS n FROM ${P}_nb;
+      CREATE FUNCTION ${P}_nb_fn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${P}_nb_log VALUES (1); RETURN NEW; END $$;
+      CREATE TRIGGER ${P}_nb_trg AFTER INSERT ON ${P}_nb FOR EACH ROW EXECUTE FUNCTION ${P}_nb_fn()`);
+    const log = `SELECT count(*)::int AS n FROM ${P}_nb_log`;
+    const view = `SELECT n FROM ${P}_nb_v`;
+    await rows(c, log);
+    await rows(c, view);
+    await rows(c, log);
+    await rows(c, view);
+    await c.query(`INSERT INTO ${P}_nb VALUES (1)`);
+    await expectSameAsDatabase(c, d, log, 'the new trigger wrote it');
+    await expectSameAsDatabase(c, d, view, 'the new view reads the written table');
+  });
+
   it('a trigger added directly on the database is followed after dependencies.refresh', async () => {
     const quick = await startProxy({ dependencyRefreshMs: 300 });
     const via = await clients.open(quick.url());

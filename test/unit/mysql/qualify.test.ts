@@ -222,7 +222,7 @@ describe('WriteSet', () => {
   it('bumps every known database, the current one and the ones named, after an unknown write', async () => {
     const pending: string[] = [];
     const { qc, calls, forgot } = fakeCache((db) => (db === 'other' ? Promise.resolve().then(() => void pending.push(db)) : undefined));
-    const w = WriteSet.of(bypass({ writes: ['named.t'], writesUnknown: true }), cls({ kind: 'other' }));
+    const w = WriteSet.of(bypass({ writes: ['named.t'], writesUnknown: true, catalogMayChange: true }), cls({ kind: 'other' }));
     const r = w.bump(qc, UP, 'Shop', new Set(['other']), `${UP}\0`);
     expect(calls.map((c) => c.db).sort()).toEqual(['named', 'other', 'shop']);
     expect(calls.every((c) => c.unknown && c.tables.length === 0 && !c.ddl)).toBe(true);
@@ -230,6 +230,13 @@ describe('WriteSet', () => {
     await r;
     expect(pending).toEqual(['other']);
     expect(forgot).toEqual([[UP, '']]);
+  });
+
+  it('keeps the catalog facts after a write unknown only because its table was not looked up yet', () => {
+    const { qc, calls, forgot } = fakeCache();
+    WriteSet.of(bypass({ writes: ['shop.t'], writesUnknown: true }), cls({ kind: 'write' })).bump(qc, UP, 'shop', new Set(), `${UP}\0`);
+    expect(calls.map((c) => c.db)).toEqual(['shop']);
+    expect(forgot).toEqual([]);
   });
 
   it('bumps every database after DDL naming no table (DROP DATABASE, CREATE USER)', () => {
