@@ -69,6 +69,7 @@ export class AsideQueries {
       this.runLookup(graphLookupSql(), payload, raw, false, (rows) => {
         const edges = rows === null ? 'the catalog look-up failed' : readMysqlGraph(rows);
         if (typeof edges === 'string') {
+          this.s.log.warn({ reason: edges }, 'dependency graph not read: conservative rules apply');
           catalog.graphFailed(upstream, '', edges);
           this.graphPausedUntil = performance.now() + GRAPH_RETRY_MS;
         } else if (catalog.generation(upstream, '') === generation) {

@@ -86,6 +86,7 @@ export class CatalogLookups {
     if (item.errored && item.req.graph === true) {
       // Tried again after a pause; meanwhile the conservative facts decide.
       this.graphPausedUntil = performance.now() + GRAPH_RETRY_MS;
+      this.s.log.warn({ error: item.error }, 'dependency graph not read: conservative rules apply');
       const view = this.s.view();
       this.s.qc.catalog.graphFailed(view.upstream, view.database, item.error ?? 'the catalog look-up failed');
     } else if (item.errored) {
