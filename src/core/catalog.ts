@@ -149,7 +149,9 @@ export class CatalogMemo {
     const out: GraphSummary[] = [];
     const keys = new Set([...this.graphs.keys(), ...this.graphFailures.keys()]);
     for (const key of keys) {
-      const [upstream = '', database = ''] = key.split('\0');
+      const [upstream = '', stored = ''] = key.split('\0');
+      // MySQL's graph covers the whole server (tables are db.table): '*'.
+      const database = stored === '' ? '*' : stored;
       const g = this.graphs.get(key);
       const failure = this.graphFailures.get(key);
       const summary: GraphSummary = { upstream, database, loaded: g !== undefined };

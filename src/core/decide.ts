@@ -132,10 +132,13 @@ export function decide(a: Analysis, s: SessionView, env: DecideEnv): Decision {
     if (effect.tables.length > 1) reads = union(reads, c.reads, effect.tables);
   }
   if (fnReads !== null) {
+    // Without the graph a table a function reads could be a view or a
+    // parent whose base tables nothing would version.
+    if (graph === undefined) return bypass('user-function', 'its body reads tables and the dependency graph is not loaded', shape, writes, writesUnknown, catalogMayChange);
     for (const t of fnReads) {
-      const effect = graph?.read(t);
-      if (effect?.refusal != null) return bypass('user-function', effect.refusal, shape, writes, writesUnknown, catalogMayChange);
-      reads = union(reads, c.reads, effect?.tables ?? [t]);
+      const effect = graph.read(t);
+      if (effect.refusal !== null) return bypass('user-function', effect.refusal, shape, writes, writesUnknown, catalogMayChange);
+      reads = union(reads, c.reads, effect.tables);
     }
   }
 

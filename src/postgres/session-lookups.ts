@@ -34,11 +34,14 @@ export class CatalogLookups {
     }
     // Functions matter even when nothing is cached: an unknown one may write.
     if (!c.cacheable && c.writes.length === 0 && c.functions.length === 0) return null;
-    // The dependency graph, when this statement names a relation and the
-    // database's graph is missing or due for its refresh.
+    // The dependency graph, when this statement names a relation or a
+    // function (whose body may read some) and the database's graph is
+    // missing or due for its refresh.
     const view = this.s.view();
     const graph =
-      c.relations.length > 0 && this.s.qc.catalog.graphStale(view.upstream, view.database) && performance.now() >= this.graphPausedUntil;
+      (c.relations.length > 0 || c.functions.length > 0) &&
+      this.s.qc.catalog.graphStale(view.upstream, view.database) &&
+      performance.now() >= this.graphPausedUntil;
     // Facts about names hold under one search_path: until it is known, ask
     // for the settings and every name together, and learn them under it.
     if (!this.s.ctx.settingsKnown) return { settings: true, relations: c.relations, functions: c.functions, graph };
