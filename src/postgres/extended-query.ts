@@ -27,6 +27,11 @@ export class ExtendedQuery {
   private readonly statements = new Map<string, Statement>();
   /** name → signature of what the server really has prepared. */
   private readonly upstreamHas = new Map<string, string>();
+  /** name → the last Parse of it sent upstream (the client's or the
+   * proxy's lazy one), and the batch that carries it: upstreamHas learns of
+   * it only at ParseComplete, and a pipelined batch behind it must not send
+   * the same Parse again (the server would answer "already exists"). */
+  private readonly sentParses = new Map<string, { signature: string | null; item: BatchItem }>();
   private batch: Batch | null = null;
   /** The statement the last Parse made (see statement()). */
   private lastParsed: Statement | null = null;
@@ -123,9 +128,11 @@ export class ExtendedQuery {
     if (name === null) {
       this.statements.clear();
       this.upstreamHas.clear();
+      this.sentParses.clear();
     } else {
       this.statements.delete(name);
       this.upstreamHas.delete(name);
+      this.sentParses.delete(name);
     }
   }
 
@@ -429,7 +436,11 @@ export class ExtendedQuery {
   private ensureUpstream(b: Batch, st: Statement): void {
     const has = b.pendingUpstream?.has(st.name) === true ? b.pendingUpstream.get(st.name) : this.upstreamHas.get(st.name);
     if (has === st.signature) return;
+    // An earlier batch still in flight prepares it: it runs first.
+    const sent = this.sentParses.get(st.name);
+    if (sent !== undefined && sent.item !== b.item && sent.signature === st.signature && this.s.inflight.includes(sent.item)) return;
     this.s.sendUpstream(encodeParse(st.name, st.sql, st.paramTypes));
+    this.sentParses.set(st.name, { signature: st.signature, item: b.item! });
     (b.pendingUpstream ??= new Map()).set(st.name, st.signature);
     b.item!.expect.push({
       kind: 'lazy-parse',
@@ -452,6 +463,7 @@ export class ExtendedQuery {
         if (c.kind === 'other' || c.kind === 'session-set') this.materialize(b); // EXECUTE x, DEALLOCATE x…
         (b.pending ??= new Map()).set(p.name, st);
         (b.pendingUpstream ??= new Map()).set(p.name, st.signature);
+        if (p.name !== '') this.sentParses.set(p.name, { signature: st.signature, item });
         // The name takes this text only if the server accepts the Parse.
         expect('parse', null, null, () => {
           this.statements.set(p.name, st);
@@ -518,6 +530,7 @@ export class ExtendedQuery {
         if (c.target === 'S') {
           (b.pending ??= new Map()).set(c.name, null);
           (b.pendingUpstream ??= new Map()).set(c.name, null);
+          this.sentParses.set(c.name, { signature: null, item });
           expect('close', null, null, () => {
             this.statements.delete(c.name);
             this.upstreamHas.delete(c.name);
