@@ -161,6 +161,8 @@ async function main(): Promise<void> {
     if (cases.has('memory')) await memory();
     if (cases.has('store')) await store();
     if (cases.has('mysql')) await mysql();
+    // The proxy that served hot, expensive, mixed and cold (default max_memory: 256 MiB).
+    facts['sqlcached peak RSS over its cases (MiB)'] = Math.round(proxy.peakRss() / 1048576);
   } finally {
     for (const s of started.reverse()) await s.stop().catch(() => {});
   }
